@@ -1,0 +1,93 @@
+# coldgate — build, test and install.
+#   make            build/coldgated and build/coldgatectl
+#   make check      unit + integration tests (SAN=1: under ASan+UBSan)
+#   make demo       local broker + daemon on simulated sensors
+#   make install    DESTDIR=... PREFIX=/usr
+
+CC       ?= gcc
+PKGS      = libmosquitto sqlite3 libconfig
+PREFIX   ?= /usr
+SYSCONFDIR ?= /etc
+UNITDIR  ?= /lib/systemd/system
+VERSION  := $(shell git describe --always --dirty 2>/dev/null || echo 0.1)
+
+WARN     = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+           -Wformat=2 -Wpointer-arith -Wvla
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c11 -D_GNU_SOURCE $(WARN) -Idaemon -Isensors \
+           -DCOLDGATE_VERSION='"$(VERSION)"' $(shell pkg-config --cflags $(PKGS))
+LDLIBS  += $(shell pkg-config --libs $(PKGS)) -lm
+
+ifeq ($(SAN),1)
+CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDFLAGS += -fsanitize=address,undefined
+B        = build/san
+else
+B        = build
+endif
+
+# The daemon's modules, shared by the daemon, the tests and coldgatectl.
+CORE_SRC = $(filter-out daemon/main.c daemon/coldgatectl.c,$(wildcard daemon/*.c)) $(wildcard sensors/*.c)
+CORE_OBJ = $(CORE_SRC:%.c=$(B)/obj/%.o)
+UNIT_SRC = $(wildcard tests/unit/test_*.c)
+UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
+INTEG_SRC = $(wildcard tests/integration/test_*.c)
+INTEG_BIN = $(INTEG_SRC:tests/integration/%.c=$(B)/tests/%)
+TEST_LIBS = $(shell pkg-config --libs cmocka json-c)
+TEST_CFLAGS = $(shell pkg-config --cflags cmocka json-c) -Itests
+
+.PHONY: all check unit integration demo install clean bench
+all: $(B)/coldgated $(B)/coldgatectl
+
+$(B)/obj/%.o: %.c $(wildcard daemon/*.h sensors/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(B)/libcore.a: $(CORE_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(B)/coldgated: $(B)/obj/daemon/main.o $(B)/libcore.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/coldgatectl: $(B)/obj/daemon/coldgatectl.o $(B)/libcore.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# Each test may ask for linker wraps with a line "// WRAP: sym1 sym2".
+$(B)/tests/%: tests/unit/%.c $(B)/libcore.a $(wildcard tests/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(TEST_CFLAGS) $(LDFLAGS) -o $@ $< $(wildcard tests/lib/*.c) \
+	  $(patsubst %,-Wl$(,)--wrap=%,$(shell sed -n 's|^// WRAP: ||p' $<)) \
+	  $(B)/libcore.a $(LDLIBS) $(TEST_LIBS)
+
+$(B)/tests/%: tests/integration/%.c $(B)/libcore.a $(wildcard tests/*.h tests/lib/*.c)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(TEST_CFLAGS) $(LDFLAGS) -o $@ $< $(wildcard tests/lib/*.c) \
+	  $(B)/libcore.a $(LDLIBS) $(TEST_LIBS)
+
+, := ,
+
+unit: $(UNIT_BIN)
+	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; COLDGATE_TOP=$(CURDIR) $$t; done
+
+integration: all $(INTEG_BIN)
+	@set -e; for t in $(INTEG_BIN); do echo "== $$t"; \
+	  COLDGATE_TOP=$(CURDIR) COLDGATED=$(CURDIR)/$(B)/coldgated COLDGATECTL=$(CURDIR)/$(B)/coldgatectl $$t; done
+
+check: all unit integration
+
+demo: all
+	scripts/run-demo $(B)/coldgated
+
+bench: all
+	scripts/bench-pipeline
+
+install: all
+	install -D -m 0755 $(B)/coldgated $(DESTDIR)$(PREFIX)/sbin/coldgated
+	install -D -m 0755 $(B)/coldgatectl $(DESTDIR)$(PREFIX)/bin/coldgatectl
+	install -D -m 0644 systemd/coldgate.service $(DESTDIR)$(UNITDIR)/coldgate.service
+	install -D -m 0644 config/coldgate.cfg $(DESTDIR)$(SYSCONFDIR)/coldgate/coldgate.cfg.example
+	install -d -m 0750 $(DESTDIR)/var/lib/coldgate
+
+clean:
+	rm -rf build

@@ -1,0 +1,128 @@
+/*
+ * The configuration as a value (SPEC §3).  config_load() parses a libconfig
+ * file into a fresh struct config and validates all of it; the daemon swaps
+ * it in only when it is good, so a bad SIGHUP keeps the old one running.
+ */
+#ifndef COLDGATE_CONFIG_H
+#define COLDGATE_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define CONFIG_ID_MAX	64		/* [A-Za-z0-9_-]{1,64} */
+#define CONFIG_DEFAULT_PATH "/etc/coldgate/coldgate.cfg"
+
+enum store_sync { STORE_SYNC_FULL, STORE_SYNC_NORMAL };
+
+struct script_point {
+	double	t;			/* seconds since the daemon started */
+	double	v;
+};
+
+struct fail_window {
+	double	from, to;		/* seconds since start, reads fail in [from, to) */
+};
+
+struct zone_cfg {
+	char	 id[CONFIG_ID_MAX + 1];
+	char	*name;			/* UTF-8, may be Chinese; defaults to id */
+	char	*profile;		/* may be NULL */
+	int	 line;
+};
+
+struct sensor_cfg {
+	char	 id[CONFIG_ID_MAX + 1];
+	char	 zone[CONFIG_ID_MAX + 1];
+	size_t	 zone_idx;		/* index into config.zones */
+	char	*driver;		/* name in the driver table */
+	double	 interval;		/* seconds between reads, >= 0.01 */
+	int	 line;
+
+	/* sim driver */
+	char	*profile;		/* "mushroom-house", "cold-room" or NULL with a script */
+	char	*quantity;		/* with a script: "temperature", "humidity", "co2", "door" */
+	struct script_point *script;
+	size_t	 nscript;
+	struct fail_window *fail;
+	size_t	 nfail;
+
+	/* drivers of real hardware (sensors issue) */
+	char	*device;
+	char	*chip;
+	int	 gpio_line;
+	bool	 active_low;
+};
+
+struct alarm_cfg {
+	char	 zone[CONFIG_ID_MAX + 1];
+	char	*quantity;
+	bool	 has_high, has_low;
+	double	 high, low;
+	double	 hysteresis;
+	int	 delay;			/* seconds beyond the limit before it fires */
+	int	 line;
+};
+
+struct config {
+	char	*path;			/* the file it came from */
+
+	struct {
+		char	 id[CONFIG_ID_MAX + 1];
+		char	*site;
+		char	*state_dir;	/* default /var/lib/coldgate */
+		char	*sysfs_root;	/* default /sys */
+	} gateway;
+
+	struct {
+		char	*host;		/* default 127.0.0.1 */
+		int	 port;		/* default 1883, 1..65535 */
+		int	 keepalive;	/* default 30, 5..3600 */
+		char	*base_topic;	/* default "coldgate"; no wildcards, no leading/trailing '/' */
+		char	*client_id;	/* default "coldgate-" + gateway.id */
+		char	*username;
+		char	*password_file;
+		char	*tls_ca_file, *tls_cert_file, *tls_key_file;
+		int	 max_inflight;	/* outbox window, default 20, 1..1000 */
+		int	 reconnect_min;	/* backoff seconds, default 1 */
+		int	 reconnect_max;	/* default 60 */
+	} mqtt;
+
+	struct {
+		char	*path;		/* absolute: state_dir joined with storage.path */
+		int	 max_size_mb;	/* default 256, 1..1048576 */
+		int	 retain_days;	/* default 30, 1..3650 */
+		enum store_sync sync;	/* default full */
+		int	 commit_interval_ms; /* default 1000, 10..60000 */
+	} storage;
+
+	struct {
+		int	 interval;	/* window seconds, default 60, 1..86400 */
+	} publish;
+
+	int	 watchdog_sec;		/* unused unless systemd gives WATCHDOG_USEC */
+
+	struct zone_cfg *zones;
+	size_t	 nzones;
+	struct sensor_cfg *sensors;
+	size_t	 nsensors;
+	struct alarm_cfg *alarms;
+	size_t	 nalarms;
+};
+
+/*
+ * Parse and validate PATH.  On success returns a new config (free it with
+ * config_free) and sets *errors to NULL.  On failure returns NULL and sets
+ * *errors to a malloc'd text of one or more lines "FILE:LINE: key: what is
+ * wrong" (caller frees).
+ */
+struct config	*config_load(const char *path, char **errors);
+void		 config_free(struct config *);	/* accepts NULL */
+
+/* Index of the zone/sensor with that id, or -1. */
+int		 config_zone_index(const struct config *, const char *id);
+int		 config_sensor_index(const struct config *, const char *id);
+
+/* true if s matches [A-Za-z0-9_-]{1,64} */
+bool		 config_valid_id(const char *s);
+
+#endif

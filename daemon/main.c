@@ -1,0 +1,905 @@
+/*
+ * coldgated — reads the sensors, keeps every reading in the store, and
+ * forwards per-window aggregates and events over MQTT (SPEC §2-5).
+ *
+ * One thread owns everything and runs one epoll loop over: a signalfd, the
+ * MQTT socket (registered again after each reconnect, since it changes),
+ * and a timerfd per schedule: sensor reads, store commits, the end of the
+ * aggregation window, a one-second housekeeping tick, and the systemd
+ * watchdog.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agg.h"
+#include "config.h"
+#include "json.h"
+#include "log.h"
+#include "mqtt.h"
+#include "notify.h"
+#include "sensor.h"
+#include "store.h"
+
+/* A clock reading before this (2026-01-01) cannot be right: the RTC-less Pi before NTP. */
+#define CLOCK_SANE_MS		1767225600000LL
+/* Consecutive failed reads before a sensor_fault event. */
+#define FAULT_AFTER		3
+#define TOPIC_MAX		256
+
+enum { FD_SIGNAL, FD_SENSORS, FD_COMMIT, FD_WINDOW, FD_TICK, FD_WATCHDOG, FD_MQTT, FD_COUNT };
+
+struct sensor_rt {
+	const struct sensor_cfg		*cfg;
+	const struct sensor_driver	*drv;
+	void				*state;
+	int				 key;		/* store's sensor key */
+	int64_t				 due;		/* monotonic ms of the next read */
+	int				 fails;		/* consecutive failed reads */
+	bool				 faulted;	/* a sensor_fault event is out */
+};
+
+struct inflight {
+	int		 mid;
+	int64_t		 seq;
+};
+
+struct daemon {
+	struct config	*conf;
+	struct store	*store;
+	struct mqtt	*mqtt;
+	int		 ep;
+	int		 fd[FD_COUNT];
+	uint32_t	 mqtt_events;		/* what FD_MQTT is registered for, 0 if not */
+	int		 mqtt_regfd;
+
+	struct sensor_rt *sensors;
+	size_t		 nsensors;
+	struct agg	 agg;
+	struct jbuf	 jb;
+	int64_t		 started_mono;
+
+	char		 t_status[TOPIC_MAX], t_telemetry[TOPIC_MAX], t_event[TOPIC_MAX];
+
+	/* Outbox delivery: messages up to cursor were handed over on this connection. */
+	int64_t		 cursor;
+	struct inflight	*inflight;
+	int		 ninflight, window;
+	bool		 pump;			/* PUBACKs came in: refill the window */
+	int		 backoff;		/* seconds before the next connect attempt */
+	int64_t		 next_connect;		/* monotonic ms */
+	int		 status_mid;		/* the offline goodbye we wait for at stop */
+	bool		 status_acked;
+
+	int64_t		 next_prune;		/* monotonic ms */
+	bool		 running;
+	int		 exit_code;
+};
+
+static int64_t
+now_ms(clockid_t clk)
+{
+	struct timespec ts;
+
+	clock_gettime(clk, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void
+timer_set(int fd, int64_t first_ms, int64_t period_ms, bool absolute)
+{
+	struct itimerspec it = {
+		.it_value = { first_ms / 1000, (first_ms % 1000) * 1000000 },
+		.it_interval = { period_ms / 1000, (period_ms % 1000) * 1000000 },
+	};
+
+	/* A zero it_value disarms the timer: a due time in the past must still fire. */
+	if (it.it_value.tv_sec == 0 && it.it_value.tv_nsec == 0)
+		it.it_value.tv_nsec = 1;
+	if (timerfd_settime(fd, absolute ? TFD_TIMER_ABSTIME : 0, &it, NULL) < 0)
+		log_warn("timerfd_settime");
+}
+
+static void
+timer_drain(int fd)
+{
+	uint64_t n;
+
+	(void)!read(fd, &n, sizeof(n));
+}
+
+/* ---- the outbox ---- */
+
+static void
+outbox_queue(struct daemon *d, enum msg_kind kind, const char *topic, bool retain)
+{
+	const char *text = jb_text(&d->jb);
+	int64_t seq;
+
+	if (text == NULL) {
+		log_warnx("out of memory building a message for %s", topic);
+		return;
+	}
+	seq = store_outbox_push(d->store, kind, topic, text, d->jb.len, 1, retain,
+	    now_ms(CLOCK_REALTIME));
+	if (seq < 0)
+		log_warnx("could not store a message for %s; it is lost", topic);
+	d->pump = true;
+}
+
+static int
+outbox_send(const struct outbox_msg *m, void *arg)
+{
+	struct daemon *d = arg;
+	int mid, rc;
+
+	rc = mqtt_publish(d->mqtt, m->topic, m->payload, m->len, m->qos, m->retain, &mid);
+	if (rc < 0)
+		return 1;
+	d->inflight[d->ninflight++] = (struct inflight){ mid, m->seq };
+	d->cursor = m->seq;
+	return 0;
+}
+
+/* Hand the broker the next undelivered messages, up to the window. */
+static void
+outbox_pump(struct daemon *d)
+{
+	d->pump = false;
+	while (mqtt_state(d->mqtt) == MQTT_CONNECTED && d->ninflight < d->window) {
+		int n = store_outbox_fetch(d->store, d->cursor, d->window - d->ninflight,
+		    outbox_send, d);
+
+		if (n <= 0 || mqtt_state(d->mqtt) != MQTT_CONNECTED)
+			break;
+	}
+}
+
+/* ---- messages ---- */
+
+static void
+event_begin(struct daemon *d, const char *type)
+{
+	jb_reset(&d->jb);
+	jb_begin(&d->jb, '{');
+	jb_str(&d->jb, "gw", d->conf->gateway.id);
+	jb_int(&d->jb, "seq", store_next_seq(d->store));
+	jb_str(&d->jb, "type", type);
+	jb_int(&d->jb, "ts", now_ms(CLOCK_REALTIME));
+}
+
+static void
+event_end(struct daemon *d)
+{
+	jb_end(&d->jb, '}');
+	outbox_queue(d, MSG_EVENT, d->t_event, false);
+}
+
+static void
+status_payload(struct daemon *d, const char *state, struct jbuf *b)
+{
+	jb_reset(b);
+	jb_begin(b, '{');
+	jb_str(b, "state", state);
+	jb_str(b, "version", COLDGATE_VERSION);
+	jb_int(b, "ts", now_ms(CLOCK_REALTIME));
+	jb_end(b, '}');
+	(void)d;
+}
+
+static void
+telemetry_publish(struct daemon *d)
+{
+	struct agg *a = &d->agg;
+	struct jbuf *b = &d->jb;
+
+	jb_reset(b);
+	jb_begin(b, '{');
+	jb_str(b, "gw", d->conf->gateway.id);
+	jb_int(b, "seq", store_next_seq(d->store));
+	jb_int(b, "start", a->start_ms);
+	jb_int(b, "end", agg_end(a));
+	jb_key(b, "readings");
+	jb_begin(b, '[');
+	for (size_t i = 0; i < d->nsensors; i++) {
+		const struct sensor_cfg *sc = d->sensors[i].cfg;
+
+		for (int q = 0; q < Q_COUNT; q++) {
+			const struct agg_cell *c = agg_cell(a, i, q);
+
+			if (c == NULL || c->n == 0)
+				continue;
+			jb_begin(b, '{');
+			jb_str(b, "sensor", sc->id);
+			jb_str(b, "zone", sc->zone);
+			jb_str(b, "quantity", quantity_name(q));
+			jb_str(b, "unit", quantity_unit(q));
+			jb_int(b, "n", c->n);
+			jb_num(b, "min", c->min);
+			jb_num(b, "max", c->max);
+			jb_num(b, "mean", agg_mean(c));
+			jb_num(b, "last", c->last);
+			if (c->clock_bad) {
+				jb_key(b, "clock_ok");
+				jb_vbool(b, false);
+			}
+			jb_end(b, '}');
+		}
+	}
+	jb_end(b, ']');
+	jb_end(b, '}');
+	outbox_queue(d, MSG_TELEMETRY, d->t_telemetry, false);
+}
+
+/* Close every window that has ended by wall time `now` and start the current one. */
+static void
+window_roll(struct daemon *d, int64_t now)
+{
+	if (now < agg_end(&d->agg))
+		return;
+	telemetry_publish(d);
+	agg_next(&d->agg, now);
+	timer_set(d->fd[FD_WINDOW], agg_end(&d->agg), 0, true);
+}
+
+/* ---- sensors ---- */
+
+static void
+sensors_close(struct daemon *d)
+{
+	for (size_t i = 0; i < d->nsensors; i++)
+		if (d->sensors[i].drv != NULL)
+			d->sensors[i].drv->close(d->sensors[i].state);
+	free(d->sensors);
+	d->sensors = NULL;
+	d->nsensors = 0;
+}
+
+/* Open the configured sensors; on failure nothing is left open. */
+static int
+sensors_open(struct daemon *d, const struct config *conf, struct sensor_rt **out)
+{
+	struct sensor_rt *rt;
+	int64_t now = now_ms(CLOCK_MONOTONIC);
+	int rc;
+
+	if ((rt = calloc(conf->nsensors ? conf->nsensors : 1, sizeof(*rt))) == NULL)
+		return -ENOMEM;
+	for (size_t i = 0; i < conf->nsensors; i++) {
+		const struct sensor_cfg *sc = &conf->sensors[i];
+
+		rt[i].cfg = sc;
+		rt[i].drv = sensor_driver_find(sc->driver);
+		rt[i].due = now;
+		if ((rt[i].key = store_sensor_key(d->store, sc->id, sc->zone)) < 0 ||
+		    (rc = rt[i].drv->open(conf, sc, &rt[i].state)) < 0) {
+			rc = rt[i].key < 0 ? rt[i].key : rc;
+			log_warnx("sensor %s (%s): cannot open: %s", sc->id, sc->driver, strerror(-rc));
+			rt[i].drv = NULL;
+			for (size_t j = 0; j < i; j++)
+				rt[j].drv->close(rt[j].state);
+			free(rt);
+			return rc;
+		}
+	}
+	*out = rt;
+	return 0;
+}
+
+static void
+sensor_failed(struct daemon *d, struct sensor_rt *s, int err)
+{
+	if (++s->fails != FAULT_AFTER)
+		return;
+	s->faulted = true;
+	log_warnx("sensor %s: %d reads failed in a row: %s", s->cfg->id, s->fails, strerror(-err));
+	event_begin(d, "sensor_fault");
+	jb_str(&d->jb, "sensor", s->cfg->id);
+	jb_str(&d->jb, "zone", s->cfg->zone);
+	jb_str(&d->jb, "error", strerror(-err));
+	event_end(d);
+}
+
+static void
+sensor_ok(struct daemon *d, struct sensor_rt *s)
+{
+	s->fails = 0;
+	if (!s->faulted)
+		return;
+	s->faulted = false;
+	log_info("sensor %s: reading again", s->cfg->id);
+	event_begin(d, "sensor_recovered");
+	jb_str(&d->jb, "sensor", s->cfg->id);
+	jb_str(&d->jb, "zone", s->cfg->zone);
+	event_end(d);
+}
+
+static void
+sensors_run(struct daemon *d)
+{
+	int64_t mono = now_ms(CLOCK_MONOTONIC), next = INT64_MAX;
+	struct sensor_clock clk = { .wall_ms = now_ms(CLOCK_REALTIME) };
+	bool clock_ok = clk.wall_ms >= CLOCK_SANE_MS;
+
+	clk.elapsed = (double)(mono - d->started_mono) / 1000.0;
+	window_roll(d, clk.wall_ms);
+	for (size_t i = 0; i < d->nsensors; i++) {
+		struct sensor_rt *s = &d->sensors[i];
+		struct reading r[SENSOR_MAX_READINGS];
+		int64_t period = (int64_t)(s->cfg->interval * 1000.0);
+		int n;
+
+		if (period < 1)
+			period = 1;
+		if (s->due <= mono) {
+			n = s->drv->read(s->state, &clk, r, SENSOR_MAX_READINGS);
+			if (n < 0) {
+				sensor_failed(d, s, n);
+			} else {
+				sensor_ok(d, s);
+				for (int k = 0; k < n; k++) {
+					store_add_reading(d->store, s->key, r[k].q, r[k].value,
+					    clk.wall_ms, clock_ok ? 0 : READING_CLOCK_BAD);
+					agg_add(&d->agg, i, r[k].q, r[k].value, clock_ok);
+				}
+			}
+			/* Keep the cadence; after a stall, skip the missed reads. */
+			s->due += period;
+			if (s->due <= mono)
+				s->due = mono + period;
+		}
+		if (s->due < next)
+			next = s->due;
+	}
+	if (next != INT64_MAX)
+		timer_set(d->fd[FD_SENSORS], next, 0, true);
+}
+
+/* ---- MQTT callbacks ---- */
+
+static void
+on_connected(void *arg)
+{
+	struct daemon *d = arg;
+	struct jbuf b = { 0 };
+	int mid;
+
+	log_info("mqtt: connected to %s:%d", d->conf->mqtt.host, d->conf->mqtt.port);
+	d->backoff = d->conf->mqtt.reconnect_min;
+	d->cursor = 0;
+	d->ninflight = 0;
+	status_payload(d, "online", &b);
+	if (jb_text(&b) != NULL)
+		mqtt_publish(d->mqtt, d->t_status, b.p, b.len, 1, true, &mid);
+	jb_free(&b);
+	store_set_state(d->store, "mqtt", "connected");
+	d->pump = true;
+}
+
+static void
+on_disconnected(void *arg, const char *why)
+{
+	struct daemon *d = arg;
+
+	log_warnx("mqtt: connection to %s:%d lost (%s); retrying in %d s", d->conf->mqtt.host,
+	    d->conf->mqtt.port, why, d->backoff);
+	d->ninflight = 0;
+	d->next_connect = now_ms(CLOCK_MONOTONIC) + (int64_t)d->backoff * 1000;
+	if (d->backoff < d->conf->mqtt.reconnect_max)
+		d->backoff = d->backoff * 2 > d->conf->mqtt.reconnect_max ?
+		    d->conf->mqtt.reconnect_max : d->backoff * 2;
+	store_set_state(d->store, "mqtt", "disconnected");
+}
+
+static void
+on_puback(void *arg, int mid)
+{
+	struct daemon *d = arg;
+
+	if (mid == d->status_mid)
+		d->status_acked = true;
+	for (int i = 0; i < d->ninflight; i++) {
+		if (d->inflight[i].mid != mid)
+			continue;
+		store_outbox_delivered(d->store, d->inflight[i].seq, now_ms(CLOCK_REALTIME));
+		d->inflight[i] = d->inflight[--d->ninflight];
+		d->pump = true;
+		return;
+	}
+}
+
+static void
+mqtt_try_connect(struct daemon *d)
+{
+	if (mqtt_state(d->mqtt) != MQTT_IDLE || now_ms(CLOCK_MONOTONIC) < d->next_connect)
+		return;
+	if (mqtt_connect(d->mqtt) < 0) {
+		/* Refused at once (no broker listening): same backoff as a lost link. */
+		d->next_connect = now_ms(CLOCK_MONOTONIC) + (int64_t)d->backoff * 1000;
+		log_debug("mqtt: broker %s:%d unreachable; retrying in %d s", d->conf->mqtt.host,
+		    d->conf->mqtt.port, d->backoff);
+		if (d->backoff < d->conf->mqtt.reconnect_max)
+			d->backoff = d->backoff * 2 > d->conf->mqtt.reconnect_max ?
+			    d->conf->mqtt.reconnect_max : d->backoff * 2;
+	}
+}
+
+/* Keep the epoll registration in step with libmosquitto's socket and wishes. */
+static void
+mqtt_sync(struct daemon *d)
+{
+	int fd = mqtt_fd(d->mqtt);
+	uint32_t want = fd < 0 ? 0 : EPOLLIN | (mqtt_want_write(d->mqtt) ? EPOLLOUT : 0);
+	struct epoll_event ev = { .events = want, .data.u32 = FD_MQTT };
+
+	if (fd == d->mqtt_regfd && want == d->mqtt_events)
+		return;
+	if (d->mqtt_regfd >= 0 && fd != d->mqtt_regfd) {
+		/* The old socket may already be closed (and removed from epoll with it). */
+		epoll_ctl(d->ep, EPOLL_CTL_DEL, d->mqtt_regfd, NULL);
+		d->mqtt_regfd = -1;
+		d->mqtt_events = 0;
+	}
+	if (fd < 0)
+		return;
+	if (epoll_ctl(d->ep, d->mqtt_regfd < 0 ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, fd, &ev) < 0) {
+		log_warn("epoll_ctl mqtt socket");
+		return;
+	}
+	d->mqtt_regfd = fd;
+	d->mqtt_events = want;
+}
+
+/* ---- configuration ---- */
+
+static int
+topics_set(struct daemon *d, const struct config *c)
+{
+	int n1 = snprintf(d->t_status, TOPIC_MAX, "%s/%s/status", c->mqtt.base_topic, c->gateway.id);
+	int n2 = snprintf(d->t_telemetry, TOPIC_MAX, "%s/%s/telemetry", c->mqtt.base_topic,
+	    c->gateway.id);
+	int n3 = snprintf(d->t_event, TOPIC_MAX, "%s/%s/event", c->mqtt.base_topic, c->gateway.id);
+
+	return n1 >= TOPIC_MAX || n2 >= TOPIC_MAX || n3 >= TOPIC_MAX ? -ENAMETOOLONG : 0;
+}
+
+static int
+mqtt_make(struct daemon *d, const struct config *c, struct mqtt **out)
+{
+	static const struct mqtt_cbs cbs = {
+		.connected = on_connected, .disconnected = on_disconnected, .puback = on_puback,
+	};
+	struct jbuf will = { 0 };
+	struct mqtt_opts o = {
+		.host = c->mqtt.host, .port = c->mqtt.port, .keepalive = c->mqtt.keepalive,
+		.client_id = c->mqtt.client_id, .username = c->mqtt.username,
+		.password_file = c->mqtt.password_file, .tls_ca_file = c->mqtt.tls_ca_file,
+		.tls_cert_file = c->mqtt.tls_cert_file, .tls_key_file = c->mqtt.tls_key_file,
+		.max_inflight = c->mqtt.max_inflight, .will_topic = d->t_status,
+	};
+	int rc;
+
+	status_payload(d, "offline", &will);
+	if ((o.will_payload = jb_text(&will)) == NULL)
+		return -ENOMEM;
+	rc = mqtt_new(out, &o, &cbs, d);
+	jb_free(&will);
+	return rc;
+}
+
+static bool
+mqtt_same(const struct config *a, const struct config *b)
+{
+#define SAME_STR(f) ((a->f == NULL && b->f == NULL) || (a->f && b->f && strcmp(a->f, b->f) == 0))
+	return SAME_STR(mqtt.host) && a->mqtt.port == b->mqtt.port &&
+	    a->mqtt.keepalive == b->mqtt.keepalive && SAME_STR(mqtt.base_topic) &&
+	    SAME_STR(mqtt.client_id) && SAME_STR(mqtt.username) && SAME_STR(mqtt.password_file) &&
+	    SAME_STR(mqtt.tls_ca_file) && SAME_STR(mqtt.tls_cert_file) &&
+	    SAME_STR(mqtt.tls_key_file) && a->mqtt.max_inflight == b->mqtt.max_inflight &&
+	    strcmp(a->gateway.id, b->gateway.id) == 0;
+#undef SAME_STR
+}
+
+/* SIGHUP: load the file again; swap it in only if all of it is good. */
+static void
+reload(struct daemon *d)
+{
+	struct config *n;
+	struct sensor_rt *rt = NULL;
+	struct mqtt *m = NULL;
+	struct inflight *inf = NULL;
+	char *errors = NULL;
+	int *map = NULL;
+	bool new_mqtt;
+
+	log_info("reloading %s", d->conf->path);
+	if ((n = config_load(d->conf->path, &errors)) == NULL) {
+		log_warnx("reload: %s has errors; keeping the running configuration:\n%s",
+		    d->conf->path, errors ? errors : "out of memory");
+		free(errors);
+		return;
+	}
+	if (strcmp(n->storage.path, d->conf->storage.path) != 0)
+		log_warnx("reload: storage.path changes only at restart; still using %s",
+		    d->conf->storage.path);
+	new_mqtt = !mqtt_same(d->conf, n);
+	if ((map = calloc(n->nsensors ? n->nsensors : 1, sizeof(*map))) == NULL ||
+	    (inf = calloc((size_t)n->mqtt.max_inflight, sizeof(*inf))) == NULL)
+		goto err;
+	for (size_t i = 0; i < n->nsensors; i++)
+		map[i] = config_sensor_index(d->conf, n->sensors[i].id);
+	if (sensors_open(d, n, &rt) < 0)
+		goto err;
+	if (n->publish.interval != d->conf->publish.interval)
+		telemetry_publish(d);	/* the old window ends early rather than vanish */
+	if (agg_remap(&d->agg, n->nsensors, map, n->publish.interval, now_ms(CLOCK_REALTIME)) < 0)
+		goto err_rt;
+	if (new_mqtt) {
+		char old[TOPIC_MAX];
+
+		memcpy(old, d->t_status, sizeof(old));
+		topics_set(d, n);
+		if (mqtt_make(d, n, &m) < 0) {
+			memcpy(d->t_status, old, sizeof(old));
+			topics_set(d, d->conf);
+			goto err_rt;
+		}
+	}
+
+	/* Commit point: nothing below can fail. */
+	sensors_close(d);
+	d->sensors = rt;
+	d->nsensors = n->nsensors;
+	topics_set(d, n);
+	if (new_mqtt) {
+		mqtt_disconnect(d->mqtt);
+		mqtt_free(d->mqtt);
+		d->mqtt = m;
+		d->ninflight = 0;
+		d->next_connect = 0;
+		d->backoff = n->mqtt.reconnect_min;
+	}
+	free(d->inflight);
+	d->inflight = inf;
+	if (d->ninflight > n->mqtt.max_inflight)
+		d->ninflight = 0;	/* forget them; they are resent on the next connection */
+	d->window = n->mqtt.max_inflight;
+	/* storage keys apply at restart: keep the running store's path. */
+	free(n->storage.path);
+	n->storage.path = strdup(d->conf->storage.path);
+	config_free(d->conf);
+	d->conf = n;
+	timer_set(d->fd[FD_COMMIT], n->storage.commit_interval_ms, n->storage.commit_interval_ms,
+	    false);
+	timer_set(d->fd[FD_WINDOW], agg_end(&d->agg), 0, true);
+	timer_set(d->fd[FD_SENSORS], now_ms(CLOCK_MONOTONIC), 0, true);
+	free(map);
+	log_info("reloaded: %zu zones, %zu sensors", n->nzones, n->nsensors);
+	return;
+
+err_rt:
+	for (size_t i = 0; i < n->nsensors; i++)
+		rt[i].drv->close(rt[i].state);
+	free(rt);
+err:
+	log_warnx("reload failed; keeping the running configuration");
+	free(map);
+	free(inf);
+	config_free(n);
+}
+
+/* ---- the loop ---- */
+
+static void
+tick(struct daemon *d)
+{
+	int64_t mono = now_ms(CLOCK_MONOTONIC);
+
+	mqtt_tick(d->mqtt);
+	mqtt_try_connect(d);
+	if (mono >= d->next_prune) {
+		struct store_drops drops = { 0 };
+		int n = store_prune(d->store, now_ms(CLOCK_REALTIME), &drops);
+
+		/* Keep at it while there is work; otherwise look again in ten seconds. */
+		d->next_prune = mono + (n > 0 ? 0 : 10000);
+		if (drops.readings + drops.delivered + drops.undelivered > 0) {
+			log_warnx("store above storage.max_size_mb: dropped %lld readings, "
+			    "%lld delivered and %lld undelivered messages",
+			    (long long)drops.readings, (long long)drops.delivered,
+			    (long long)drops.undelivered);
+			event_begin(d, "buffer_overflow");
+			jb_int(&d->jb, "dropped_readings", drops.readings);
+			jb_int(&d->jb, "dropped_delivered", drops.delivered);
+			jb_int(&d->jb, "dropped_undelivered", drops.undelivered);
+			event_end(d);
+		}
+	}
+}
+
+static void
+on_signal(struct daemon *d)
+{
+	struct signalfd_siginfo si;
+
+	while (read(d->fd[FD_SIGNAL], &si, sizeof(si)) == sizeof(si)) {
+		switch (si.ssi_signo) {
+		case SIGHUP:
+			notify_send("RELOADING=1");
+			reload(d);
+			notify_send("READY=1");
+			break;
+		case SIGTERM:
+		case SIGINT:
+			log_info("stopping on signal %d", si.ssi_signo);
+			d->running = false;
+			break;
+		}
+	}
+}
+
+static void
+loop_once(struct daemon *d, int timeout_ms)
+{
+	struct epoll_event ev[FD_COUNT];
+	int n = epoll_wait(d->ep, ev, FD_COUNT, timeout_ms);
+
+	if (n < 0 && errno != EINTR)
+		fatal("epoll_wait");
+	for (int i = 0; i < n; i++) {
+		uint32_t id = ev[i].data.u32;
+
+		switch (id) {
+		case FD_SIGNAL:
+			on_signal(d);
+			break;
+		case FD_SENSORS:
+			timer_drain(d->fd[id]);
+			sensors_run(d);
+			break;
+		case FD_COMMIT:
+			timer_drain(d->fd[id]);
+			store_commit(d->store);
+			break;
+		case FD_WINDOW:
+			timer_drain(d->fd[id]);
+			window_roll(d, now_ms(CLOCK_REALTIME));
+			break;
+		case FD_TICK:
+			timer_drain(d->fd[id]);
+			tick(d);
+			break;
+		case FD_WATCHDOG:
+			timer_drain(d->fd[id]);
+			notify_send("WATCHDOG=1");
+			break;
+		case FD_MQTT:
+			if (ev[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP))
+				mqtt_on_readable(d->mqtt);
+			if (ev[i].events & EPOLLOUT)
+				mqtt_on_writable(d->mqtt);
+			break;
+		}
+	}
+	if (d->pump)
+		outbox_pump(d);
+	mqtt_sync(d);
+}
+
+/* Say goodbye: a retained offline status, sent and acknowledged if the broker is there. */
+static void
+shutdown_mqtt(struct daemon *d)
+{
+	struct jbuf b = { 0 };
+	int64_t until = now_ms(CLOCK_MONOTONIC) + 2000;
+
+	if (mqtt_state(d->mqtt) == MQTT_CONNECTED) {
+		status_payload(d, "offline", &b);
+		d->status_mid = -1;
+		d->status_acked = false;
+		if (jb_text(&b) != NULL &&
+		    mqtt_publish(d->mqtt, d->t_status, b.p, b.len, 1, true, &d->status_mid) == 0)
+			while (!d->status_acked && mqtt_state(d->mqtt) == MQTT_CONNECTED &&
+			    now_ms(CLOCK_MONOTONIC) < until)
+				loop_once(d, 100);
+		jb_free(&b);
+	}
+	mqtt_disconnect(d->mqtt);
+}
+
+static int
+setup_fds(struct daemon *d)
+{
+	static const clockid_t clocks[FD_COUNT] = {
+		[FD_SENSORS] = CLOCK_MONOTONIC, [FD_COMMIT] = CLOCK_MONOTONIC,
+		[FD_WINDOW] = CLOCK_REALTIME, [FD_TICK] = CLOCK_MONOTONIC,
+		[FD_WATCHDOG] = CLOCK_MONOTONIC,
+	};
+	sigset_t mask;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
+		return -errno;
+	signal(SIGPIPE, SIG_IGN);
+	if ((d->ep = epoll_create1(EPOLL_CLOEXEC)) < 0)
+		return -errno;
+	if ((d->fd[FD_SIGNAL] = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC)) < 0)
+		return -errno;
+	for (int i = FD_SENSORS; i <= FD_WATCHDOG; i++)
+		if ((d->fd[i] = timerfd_create(clocks[i], TFD_NONBLOCK | TFD_CLOEXEC)) < 0)
+			return -errno;
+	for (int i = FD_SIGNAL; i <= FD_WATCHDOG; i++) {
+		struct epoll_event ev = { .events = EPOLLIN, .data.u32 = (uint32_t)i };
+
+		if (epoll_ctl(d->ep, EPOLL_CTL_ADD, d->fd[i], &ev) < 0)
+			return -errno;
+	}
+	return 0;
+}
+
+static int
+ensure_state_dir(const char *dir)
+{
+	struct stat st;
+
+	if (mkdir(dir, 0750) < 0 && errno != EEXIST) {
+		log_warn("gateway.state_dir %s: cannot create", dir);
+		return -1;
+	}
+	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		log_warnx("gateway.state_dir %s: not a directory", dir);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+run(struct config *conf)
+{
+	struct daemon d = { .conf = conf, .mqtt_regfd = -1, .ep = -1 };
+	struct store_opts so = {
+		.path = conf->storage.path, .sync_full = conf->storage.sync == STORE_SYNC_FULL,
+		.max_size_mb = conf->storage.max_size_mb, .retain_days = conf->storage.retain_days,
+	};
+	uint64_t wd;
+	int rc;
+
+	for (int i = 0; i < FD_COUNT; i++)
+		d.fd[i] = -1;
+	d.started_mono = now_ms(CLOCK_MONOTONIC);
+	if (ensure_state_dir(conf->gateway.state_dir) < 0) {
+		d.exit_code = 1;
+		goto out;
+	}
+	if (store_open(&d.store, &so, false) < 0) {
+		log_warnx("cannot use the store %s; stopping", conf->storage.path);
+		d.exit_code = 1;
+		goto out;
+	}
+	if ((rc = setup_fds(&d)) < 0) {
+		errno = -rc;
+		log_warn("event loop setup");
+		d.exit_code = 1;
+		goto out;
+	}
+	if (topics_set(&d, conf) < 0 || agg_init(&d.agg, conf->nsensors, conf->publish.interval,
+	    now_ms(CLOCK_REALTIME)) < 0 || mqtt_make(&d, conf, &d.mqtt) < 0 ||
+	    (d.inflight = calloc((size_t)conf->mqtt.max_inflight, sizeof(*d.inflight))) == NULL ||
+	    sensors_open(&d, conf, &d.sensors) < 0) {
+		log_warnx("start-up failed");
+		d.exit_code = 1;
+		goto out;
+	}
+	d.nsensors = conf->nsensors;
+	d.window = conf->mqtt.max_inflight;
+	d.backoff = conf->mqtt.reconnect_min;
+
+	timer_set(d.fd[FD_SENSORS], now_ms(CLOCK_MONOTONIC), 0, true);
+	timer_set(d.fd[FD_COMMIT], conf->storage.commit_interval_ms,
+	    conf->storage.commit_interval_ms, false);
+	timer_set(d.fd[FD_WINDOW], agg_end(&d.agg), 0, true);
+	timer_set(d.fd[FD_TICK], 1000, 1000, false);
+	if ((wd = notify_watchdog_usec()) > 0)
+		timer_set(d.fd[FD_WATCHDOG], (int64_t)(wd / 2000), (int64_t)(wd / 2000), false);
+	mqtt_try_connect(&d);
+	mqtt_sync(&d);
+	d.running = true;
+	log_info("coldgated %s running: gateway %s, %zu zones, %zu sensors, store %s",
+	    COLDGATE_VERSION, conf->gateway.id, conf->nzones, conf->nsensors, conf->storage.path);
+	notify_send("READY=1");
+
+	while (d.running)
+		loop_once(&d, -1);
+
+	notify_send("STOPPING=1");
+	shutdown_mqtt(&d);
+out:
+	if (d.store != NULL)
+		store_set_state(d.store, "mqtt", "stopped");
+	sensors_close(&d);
+	mqtt_free(d.mqtt);
+	store_close(d.store);
+	agg_free(&d.agg);
+	jb_free(&d.jb);
+	free(d.inflight);
+	for (int i = 0; i < FD_COUNT; i++)
+		if (d.fd[i] >= 0)
+			close(d.fd[i]);
+	if (d.ep >= 0)
+		close(d.ep);
+	config_free(d.conf);
+	return d.exit_code;
+}
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: coldgated [-c FILE] [-f] [-v] [--check-config] [--version] [--help]\n"
+	    "  -c FILE          configuration (default " CONFIG_DEFAULT_PATH ")\n"
+	    "  -f               stay in the foreground, log to stderr\n"
+	    "  -v               log debug messages too\n"
+	    "  --check-config   validate FILE, print what is wrong with file:line, exit\n"
+	    "exit status: 0 clean stop, 1 runtime failure, 2 usage or configuration error\n");
+}
+
+int
+main(int argc, char *argv[])
+{
+	static const struct option longopts[] = {
+		{ "check-config", no_argument, NULL, 'C' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *path = CONFIG_DEFAULT_PATH;
+	bool foreground = false, check = false;
+	int verbose = 0, ch;
+	struct config *conf;
+	char *errors = NULL;
+
+	while ((ch = getopt_long(argc, argv, "c:fvh", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c': path = optarg; break;
+		case 'f': foreground = true; break;
+		case 'v': verbose++; break;
+		case 'C': check = true; break;
+		case 'V': printf("coldgated %s\n", COLDGATE_VERSION); return 0;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	log_init(verbose);
+	if ((conf = config_load(path, &errors)) == NULL) {
+		fprintf(stderr, "%s", errors ? errors : "out of memory\n");
+		if (errors != NULL && errors[strlen(errors) - 1] != '\n')
+			fputc('\n', stderr);
+		free(errors);
+		return 2;
+	}
+	if (check) {
+		printf("%s: configuration is valid (%zu zones, %zu sensors)\n", path, conf->nzones,
+		    conf->nsensors);
+		config_free(conf);
+		return 0;
+	}
+	if (!foreground && daemon(0, 1) < 0)
+		fatal("daemon");
+	return run(conf);
+}

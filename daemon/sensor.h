@@ -1,0 +1,47 @@
+/*
+ * The sensor driver interface.  Each driver is one file in sensors/ whose
+ * only external symbol is a const struct sensor_driver, listed in the table
+ * in sensors/drivers.c.
+ *
+ * A read returns readings, or a negative errno that says what went wrong:
+ * -EBADMSG bad CRC, -ERANGE implausible value, -ETIMEDOUT no answer,
+ * -ENODEV gone.  A failed read never yields a reading.  Backoff and
+ * complaints about repeated failures live in the core, not in drivers.
+ */
+#ifndef COLDGATE_SENSOR_H
+#define COLDGATE_SENSOR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "quantity.h"
+
+struct config;
+struct sensor_cfg;
+
+#define SENSOR_MAX_READINGS 4
+
+struct reading {
+	enum quantity	q;
+	double		value;
+};
+
+/* What a driver gets at each read. */
+struct sensor_clock {
+	int64_t		wall_ms;	/* CLOCK_REALTIME, epoch ms: the reading's ts */
+	double		elapsed;	/* seconds since the daemon started (monotonic) */
+};
+
+struct sensor_driver {
+	const char	*name;
+	/* Make driver state for one configured sensor in *state.  -errno on failure. */
+	int		(*open)(const struct config *, const struct sensor_cfg *, void **state);
+	/* Fill out[0..max) and return the count, or a negative errno. */
+	int		(*read)(void *state, const struct sensor_clock *, struct reading *out, size_t max);
+	void		(*close)(void *state);	/* accepts NULL */
+};
+
+/* The driver of that name, or NULL. */
+const struct sensor_driver *sensor_driver_find(const char *name);
+
+#endif

@@ -1,0 +1,124 @@
+/*
+ * The SQLite store: raw readings, the outbox of MQTT messages, and the seq
+ * counter (SPEC §5).  Only this module includes sqlite3.h.
+ *
+ * Readings are written into an open transaction that store_commit() closes
+ * (the daemon calls it every storage.commit_interval_ms).  store_outbox_push()
+ * commits at once, readings included, because a message must be durable
+ * before it is handed to the broker.
+ */
+#ifndef COLDGATE_STORE_H
+#define COLDGATE_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define STORE_SCHEMA_VERSION 1
+
+enum msg_kind { MSG_TELEMETRY = 0, MSG_ALARM = 1, MSG_EVENT = 2 };
+
+/* Flags stored with a reading. */
+#define READING_CLOCK_BAD	0x01	/* taken before the clock was synchronised */
+
+struct store_opts {
+	const char	*path;
+	bool		 sync_full;	/* synchronous=FULL, else NORMAL */
+	int		 max_size_mb;
+	int		 retain_days;
+};
+
+struct outbox_msg {
+	int64_t		 seq;
+	enum msg_kind	 kind;
+	const char	*topic;		/* valid only during the callback */
+	const void	*payload;
+	size_t		 len;
+	int		 qos;
+	bool		 retain;
+	int64_t		 created_ms;
+};
+
+struct store_stats {
+	int64_t		 last_seq;	/* 0 before the first message */
+	int64_t		 pending;	/* undelivered outbox messages */
+	int64_t		 oldest_pending_ms; /* created time of the oldest undelivered, 0 if none */
+	int64_t		 readings;	/* raw readings kept */
+	int64_t		 used_bytes;	/* pages in use (not free) x page size */
+	int64_t		 file_bytes;	/* database file plus WAL on disk */
+};
+
+/* Counts of rows a prune pass dropped to keep the size cap. */
+struct store_drops {
+	int64_t		 readings;
+	int64_t		 delivered;
+	int64_t		 undelivered;
+};
+
+struct store;
+
+/*
+ * Open (creating if absent) the store at o->path and migrate it to the
+ * current schema.  An unreadable, corrupt or newer-schema file is never
+ * modified: returns a negative errno and logs an error naming the path.
+ * read_only opens an existing store for coldgatectl.
+ */
+int	 store_open(struct store **out, const struct store_opts *o, bool read_only);
+void	 store_close(struct store *);	/* commits pending readings; accepts NULL */
+
+/* Stable small integer for a sensor id (created on first use). */
+int	 store_sensor_key(struct store *, const char *sensor, const char *zone);
+
+int	 store_add_reading(struct store *, int sensor_key, int quantity, double value,
+	     int64_t ts_ms, int flags);
+/* Commit the open transaction, if any. */
+int	 store_commit(struct store *);
+bool	 store_in_transaction(const struct store *);
+
+/* The seq the next pushed message will get. */
+int64_t	 store_next_seq(const struct store *);
+/*
+ * Append a message whose payload already carries seq == store_next_seq(),
+ * and commit.  Returns the seq (> 0) or a negative errno.
+ */
+int64_t	 store_outbox_push(struct store *, enum msg_kind, const char *topic,
+	     const void *payload, size_t len, int qos, bool retain, int64_t now_ms);
+/*
+ * Call cb for up to limit undelivered messages with seq > after, in seq
+ * order.  cb returns 0 to go on, non-zero to stop.  Returns the number of
+ * messages visited or a negative errno.
+ */
+int	 store_outbox_fetch(struct store *, int64_t after, int limit,
+	     int (*cb)(const struct outbox_msg *, void *), void *arg);
+/* Mark delivered (on PUBACK); joins the open transaction. */
+int	 store_outbox_delivered(struct store *, int64_t seq, int64_t now_ms);
+
+/*
+ * One small batch of retention work: readings older than retain_days,
+ * delivered messages older than retain_days, and, while the used size is
+ * above max_size_mb, the SPEC §5 drop order (oldest readings, then oldest
+ * delivered, then oldest undelivered telemetry; alarms never).  Adds what it
+ * dropped for the cap to *drops.  Returns rows deleted (0 when nothing is
+ * left to do) or a negative errno.
+ */
+int	 store_prune(struct store *, int64_t now_ms, struct store_drops *drops);
+
+int	 store_stats(struct store *, struct store_stats *);
+
+/*
+ * Small named values the daemon leaves for coldgatectl (e.g. "mqtt" =
+ * "connected"), kept in the meta table; set joins the open transaction.
+ * get copies into buf and returns 0, or -ENOENT.
+ */
+int	 store_set_state(struct store *, const char *key, const char *value);
+int	 store_get_state(struct store *, const char *key, char *buf, size_t len);
+
+/*
+ * Readings for coldgatectl, in time order.  sensor may be NULL for all.
+ * cb gets sensor id, zone, quantity, value, ts_ms, flags.
+ */
+int	 store_readings(struct store *, const char *sensor, int64_t since_ms, int64_t until_ms,
+	     int (*cb)(const char *sensor, const char *zone, int quantity, double value,
+	     int64_t ts_ms, int flags, void *arg), void *arg);
+
+#endif

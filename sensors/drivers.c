@@ -1,0 +1,19 @@
+/* The table of sensor drivers: add a new driver's descriptor here. */
+#include <string.h>
+
+#include "sensor.h"
+
+extern const struct sensor_driver sim_driver;
+
+static const struct sensor_driver *const drivers[] = {
+	&sim_driver,
+};
+
+const struct sensor_driver *
+sensor_driver_find(const char *name)
+{
+	for (size_t i = 0; i < sizeof(drivers) / sizeof(drivers[0]); i++)
+		if (strcmp(drivers[i]->name, name) == 0)
+			return drivers[i];
+	return NULL;
+}

@@ -1,0 +1,163 @@
+/*
+ * sim — a simulated sensor, for the demo, the tests and the benchmark.
+ *
+ * It is a real driver (open/read/close through the same table as the
+ * hardware ones) that synthesises plausible values instead of talking to a
+ * bus.  Three ways to configure it:
+ *
+ *   profile = "mushroom-house"  temperature ~16 C, humidity ~88 %RH and
+ *                               CO2 600..1100 ppm following a ventilation
+ *                               cycle of about an hour;
+ *   profile = "cold-room"       temperature ~2 C swinging with a 30-minute
+ *                               compressor cycle, humidity ~90 %RH;
+ *   quantity + script           one quantity, piecewise linear between the
+ *                               (seconds since start, value) points of the
+ *                               script, holding the last value after it;
+ *                               deterministic, for tests.
+ *
+ * fail = ( (from, to), ... ) makes every read in [from, to) seconds since
+ * start fail with -ETIMEDOUT, as a sensor that stops answering would.
+ * Noise comes from a generator seeded by the sensor id, so two runs of the
+ * same configuration give the same values at the same elapsed times.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "sensor.h"
+
+enum sim_kind { SIM_MUSHROOM, SIM_COLD, SIM_SCRIPT };
+
+struct sim {
+	enum sim_kind		 kind;
+	enum quantity		 q;		/* SIM_SCRIPT */
+	const struct script_point *script;	/* borrowed from the config */
+	size_t			 nscript;
+	const struct fail_window *fail;
+	size_t			 nfail;
+	uint64_t		 rng;
+	double			 phase;		/* spreads sensors over their cycles */
+};
+
+static uint64_t
+sim_rand(struct sim *s)
+{
+	/* xorshift64*: plenty for plausible noise. */
+	s->rng ^= s->rng >> 12;
+	s->rng ^= s->rng << 25;
+	s->rng ^= s->rng >> 27;
+	return s->rng * 2685821657736338717ULL;
+}
+
+/* Roughly normal noise with the given standard deviation. */
+static double
+sim_noise(struct sim *s, double sd)
+{
+	double u = 0;
+
+	for (int i = 0; i < 3; i++)
+		u += (double)(sim_rand(s) >> 11) / 9007199254740992.0;
+	return (u - 1.5) * 2.0 * sd;
+}
+
+static double
+sim_script(const struct sim *s, double t)
+{
+	const struct script_point *p = s->script;
+
+	if (t <= p[0].t)
+		return p[0].v;
+	for (size_t i = 1; i < s->nscript; i++)
+		if (t < p[i].t)
+			return p[i - 1].v + (p[i].v - p[i - 1].v) *
+			    (t - p[i - 1].t) / (p[i].t - p[i - 1].t);
+	return p[s->nscript - 1].v;
+}
+
+static double
+clamp(double v, double lo, double hi)
+{
+	return v < lo ? lo : v > hi ? hi : v;
+}
+
+static int
+sim_open(const struct config *conf, const struct sensor_cfg *sc, void **state)
+{
+	struct sim *s;
+	uint64_t h = 1469598103934665603ULL;	/* FNV-1a of the id */
+
+	(void)conf;
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return -ENOMEM;
+	for (const char *c = sc->id; *c; c++)
+		h = (h ^ (unsigned char)*c) * 1099511628211ULL;
+	s->rng = h ? h : 1;
+	s->phase = (double)(h % 3600);
+	s->fail = sc->fail;
+	s->nfail = sc->nfail;
+	if (sc->nscript > 0) {
+		s->kind = SIM_SCRIPT;
+		s->script = sc->script;
+		s->nscript = sc->nscript;
+		s->q = quantity_from_name(sc->quantity);
+	} else if (sc->profile != NULL && strcmp(sc->profile, "cold-room") == 0) {
+		s->kind = SIM_COLD;
+	} else if (sc->profile != NULL && strcmp(sc->profile, "mushroom-house") == 0) {
+		s->kind = SIM_MUSHROOM;
+	} else {
+		free(s);
+		return -EINVAL;
+	}
+	*state = s;
+	return 0;
+}
+
+static int
+sim_read(void *state, const struct sensor_clock *clk, struct reading *out, size_t max)
+{
+	struct sim *s = state;
+	double t = clk->elapsed, cyc;
+	size_t n = 0;
+
+	for (size_t i = 0; i < s->nfail; i++)
+		if (t >= s->fail[i].from && t < s->fail[i].to)
+			return -ETIMEDOUT;
+	if (max < 3)
+		return -ENOBUFS;
+
+	switch (s->kind) {
+	case SIM_SCRIPT:
+		out[n++] = (struct reading){ s->q, sim_script(s, t) };
+		break;
+	case SIM_MUSHROOM:
+		cyc = sin(2 * M_PI * (t + s->phase) / 3600.0);
+		out[n++] = (struct reading){ Q_TEMPERATURE, 16.0 + 0.8 * cyc + sim_noise(s, 0.1) };
+		out[n++] = (struct reading){ Q_HUMIDITY,
+		    clamp(88.0 - 3.0 * cyc + sim_noise(s, 0.5), 0, 100) };
+		out[n++] = (struct reading){ Q_CO2, clamp(850.0 + 250.0 * cyc + sim_noise(s, 15), 400, 40000) };
+		break;
+	case SIM_COLD:
+		cyc = sin(2 * M_PI * (t + s->phase) / 1800.0);
+		out[n++] = (struct reading){ Q_TEMPERATURE, 2.0 + 0.6 * cyc + sim_noise(s, 0.05) };
+		out[n++] = (struct reading){ Q_HUMIDITY,
+		    clamp(90.0 - 2.0 * cyc + sim_noise(s, 0.4), 0, 100) };
+		break;
+	}
+	return (int)n;
+}
+
+static void
+sim_close(void *state)
+{
+	free(state);
+}
+
+const struct sensor_driver sim_driver = {
+	.name = "sim",
+	.open = sim_open,
+	.read = sim_read,
+	.close = sim_close,
+};
