@@ -115,8 +115,21 @@ jb_vnum(struct jbuf *b, double v)
 		jb_append(b, "null", 4);
 		return;
 	}
-	/* Ten significant digits show 21.3 as 21.3, not 21.300000000000001. */
-	n = snprintf(num, sizeof(num), "%.10g", v);
+	/*
+	 * Three decimals are finer than any sensor we read (a DS18B20 resolves
+	 * 0.0625 C) and keep 21.3 from printing as 21.300000000000001.
+	 */
+	if (fabs(v) < 1e12) {
+		n = snprintf(num, sizeof(num), "%.3f", v);
+		while (num[n - 1] == '0')
+			num[--n] = '\0';
+		if (num[n - 1] == '.')
+			num[--n] = '\0';
+		if (strcmp(num, "-0") == 0)
+			n = snprintf(num, sizeof(num), "0");
+	} else {
+		n = snprintf(num, sizeof(num), "%.10g", v);
+	}
 	jb_append(b, num, (size_t)n);
 }
 

@@ -518,7 +518,7 @@ reload(struct daemon *d)
 	struct mqtt *m = NULL;
 	struct inflight *inf = NULL;
 	char *errors = NULL;
-	int *map = NULL;
+	int *map = NULL, rc;
 	bool new_mqtt;
 
 	log_info("reloading %s", d->conf->path);
@@ -539,20 +539,22 @@ reload(struct daemon *d)
 		map[i] = config_sensor_index(d->conf, n->sensors[i].id);
 	if (sensors_open(d, n, &rt) < 0)
 		goto err;
-	if (n->publish.interval != d->conf->publish.interval)
-		telemetry_publish(d);	/* the old window ends early rather than vanish */
-	if (agg_remap(&d->agg, n->nsensors, map, n->publish.interval, now_ms(CLOCK_REALTIME)) < 0)
-		goto err_rt;
 	if (new_mqtt) {
 		char old[TOPIC_MAX];
 
+		/* The Will names the new status topic. */
 		memcpy(old, d->t_status, sizeof(old));
 		topics_set(d, n);
-		if (mqtt_make(d, n, &m) < 0) {
-			memcpy(d->t_status, old, sizeof(old));
-			topics_set(d, d->conf);
+		rc = mqtt_make(d, n, &m);
+		memcpy(d->t_status, old, sizeof(old));
+		if (rc < 0)
 			goto err_rt;
-		}
+	}
+	if (n->publish.interval != d->conf->publish.interval)
+		telemetry_publish(d);	/* the old window ends early rather than vanish */
+	if (agg_remap(&d->agg, n->nsensors, map, n->publish.interval, now_ms(CLOCK_REALTIME)) < 0) {
+		mqtt_free(m);
+		goto err_rt;
 	}
 
 	/* Commit point: nothing below can fail. */
@@ -587,6 +589,7 @@ reload(struct daemon *d)
 	return;
 
 err_rt:
+	topics_set(d, d->conf);
 	for (size_t i = 0; i < n->nsensors; i++)
 		rt[i].drv->close(rt[i].state);
 	free(rt);

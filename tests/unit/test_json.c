@@ -25,13 +25,16 @@ builds_nested_objects_with_commas(void **state)
 	jb_end(&b, '}');
 	jb_begin(&b, '{');
 	jb_num(&b, "mean", -0.25);
+	jb_num(&b, "t", 15.23078367);
+	jb_num(&b, "z", -0.0001);
+	jb_num(&b, "c", 850);
 	jb_key(&b, "ok");
 	jb_vbool(&b, false);
 	jb_end(&b, '}');
 	jb_end(&b, ']');
 	jb_end(&b, '}');
 	assert_string_equal(jb_text(&b),
-	    "{\"gw\":\"xc-01\",\"seq\":42,\"readings\":[{\"mean\":21.3},{\"mean\":-0.25,\"ok\":false}]}");
+	    "{\"gw\":\"xc-01\",\"seq\":42,\"readings\":[{\"mean\":21.3},{\"mean\":-0.25,\"t\":15.231,\"z\":0,\"c\":850,\"ok\":false}]}");
 	jb_reset(&b);
 	jb_begin(&b, '[');
 	jb_end(&b, ']');

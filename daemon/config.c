@@ -1,0 +1,1356 @@
+/*
+ * The configuration as a value (SPEC §3).  config_load() parses a libconfig
+ * file into a fresh struct config and checks every setting in it before
+ * anyone sees it: the daemon starts, or swaps a SIGHUP reload in, only with
+ * a configuration that is wholly good.
+ *
+ * Errors are collected rather than stopping at the first one, so that an
+ * operator fixes a file in one round instead of one error per restart.
+ * Every error is one line "FILE:LINE: key: what is wrong", sorted by line.
+ * Keys are written as dotted paths; entries of a list are named by their
+ * 0-based index: "mqtt.port", "sensors[2].zone", "sensors[2].script[1]".
+ * An error about a setting that is missing altogether names the line of the
+ * group that should hold it, or no line when that group is missing too
+ * ("FILE: gateway.id: missing").
+ *
+ * Relative file names: storage.path is relative to gateway.state_dir (the
+ * header promises an absolute store path when state_dir is absolute); the
+ * MQTT password and TLS files are relative to the directory of the
+ * configuration file, as an operator editing /etc/coldgate/coldgate.cfg
+ * expects "mqtt.password" to mean /etc/coldgate/mqtt.password.
+ *
+ * Defaults not written in config.h: a sensor's interval is 10 s, its
+ * gpio_line -1 when "line" is absent.  Out of memory, the only error is
+ * "FILE: out of memory".
+ *
+ * libconfig 1.5 itself truncates integer literals that do not fit in 32
+ * bits unless they carry an "L" suffix; that happens before we see the value
+ * and cannot be detected here.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libconfig.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "quantity.h"
+#include "sensor.h"
+
+#define MAX_ERRORS	50		/* beyond this the rest is noise */
+#define PRE_MAX		48		/* "sensors[N]" */
+#define KEY_MAX		128
+#define QUOTE_MAX	256
+
+#define SENSOR_INTERVAL_DEFAULT	10.0	/* seconds */
+
+/* What a getter found. */
+#define ABSENT		0
+#define PRESENT		1
+#define BAD		(-1)
+
+struct cfg_error {
+	unsigned int	 line;
+	char		*text;		/* one whole line, without the newline */
+};
+
+struct parser {
+	const char	*path;		/* as given, for messages */
+	char		*dir;		/* directory of path, for relative names */
+	struct config	*conf;
+	struct cfg_error errs[MAX_ERRORS];
+	size_t		 nerrs;
+	size_t		 dropped;	/* errors beyond MAX_ERRORS */
+	bool		 nomem;
+};
+
+static const char *const top_keys[] = {
+	"gateway", "mqtt", "storage", "publish", "zones", "sensors", "alarms", NULL
+};
+static const char *const gateway_keys[] = {
+	"id", "site", "state_dir", "sysfs_root", NULL
+};
+static const char *const mqtt_keys[] = {
+	"host", "port", "keepalive", "base_topic", "client_id", "username",
+	"password_file", "tls", "max_inflight", "reconnect_min", "reconnect_max",
+	NULL
+};
+static const char *const tls_keys[] = {
+	"ca_file", "cert_file", "key_file", NULL
+};
+static const char *const storage_keys[] = {
+	"path", "max_size_mb", "retain_days", "sync", "commit_interval_ms", NULL
+};
+static const char *const publish_keys[] = {
+	"interval", NULL
+};
+static const char *const zone_keys[] = {
+	"id", "name", "profile", NULL
+};
+static const char *const sensor_keys[] = {
+	"id", "zone", "driver", "interval", "profile", "quantity", "script",
+	"fail", "device", "chip", "line", "active_low", NULL
+};
+/* Keys that only the sim driver understands. */
+static const char *const sim_only_keys[] = {
+	"profile", "quantity", "script", "fail", NULL
+};
+static const char *const sim_profiles[] = {
+	"mushroom-house", "cold-room", NULL
+};
+static const char *const alarm_keys[] = {
+	"zone", "quantity", "high", "low", "hysteresis", "delay", NULL
+};
+
+static void perr(struct parser *, const config_setting_t *, const char *,
+    const char *, ...) __attribute__((format(printf, 4, 5)));
+
+static bool
+in_list(const char *const *list, const char *s)
+{
+	for (; *list != NULL; list++)
+		if (strcmp(*list, s) == 0)
+			return true;
+	return false;
+}
+
+/* Record one error; s gives the file and line, and may be NULL. */
+static void
+perr(struct parser *p, const config_setting_t *s, const char *key,
+    const char *fmt, ...)
+{
+	const char *file = p->path;
+	unsigned int line = 0;
+	char msg[512], *text;
+	va_list ap;
+	int n;
+
+	if (p->nerrs == MAX_ERRORS) {
+		p->dropped++;
+		return;
+	}
+	if (s != NULL) {
+		line = config_setting_source_line(s);
+		/* Settings from an @include carry their own file name. */
+		if (config_setting_source_file(s) != NULL)
+			file = config_setting_source_file(s);
+	}
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (line > 0)
+		n = asprintf(&text, "%s:%u: %s: %s", file, line, key, msg);
+	else
+		n = asprintf(&text, "%s: %s: %s", file, key, msg);
+	if (n < 0) {
+		p->nomem = true;
+		return;
+	}
+	p->errs[p->nerrs].line = line;
+	p->errs[p->nerrs].text = text;
+	p->nerrs++;
+}
+
+static char *
+xstrdup(struct parser *p, const char *s)
+{
+	char *d;
+
+	if ((d = strdup(s)) == NULL)
+		p->nomem = true;
+	return d;
+}
+
+static void *
+xcalloc(struct parser *p, size_t n, size_t size)
+{
+	void *v;
+
+	if (n == 0)
+		return NULL;
+	if ((v = calloc(n, size)) == NULL)
+		p->nomem = true;
+	return v;
+}
+
+/* NAME relative to DIR, or NAME itself when absolute. */
+static char *
+join_path(struct parser *p, const char *dir, const char *name)
+{
+	size_t len = strlen(dir);
+	char *s;
+
+	if (name[0] == '/')
+		return xstrdup(p, name);
+	if (asprintf(&s, "%s%s%s", dir, len > 0 && dir[len - 1] == '/' ? "" :
+	    "/", name) < 0) {
+		p->nomem = true;
+		return NULL;
+	}
+	return s;
+}
+
+static const char *
+keyof(char *buf, const char *prefix, const char *name)
+{
+	if (prefix[0] == '\0')
+		snprintf(buf, KEY_MAX, "%s", name);
+	else
+		snprintf(buf, KEY_MAX, "%s.%s", prefix, name);
+	return buf;
+}
+
+/*
+ * Why a string is not acceptable text, or NULL.  Names travel to the
+ * dashboard in JSON, so they must be valid UTF-8 (no overlong forms, no
+ * surrogates) and hold no C0/C1 control characters.
+ */
+static const char *
+text_problem(const char *s)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	uint32_t c;
+	int i, n;
+
+	while (*u != '\0') {
+		if (*u < 0x80) {
+			c = *u;
+			n = 0;
+		} else if ((*u & 0xe0) == 0xc0) {
+			c = *u & 0x1f;
+			n = 1;
+		} else if ((*u & 0xf0) == 0xe0) {
+			c = *u & 0x0f;
+			n = 2;
+		} else if ((*u & 0xf8) == 0xf0) {
+			c = *u & 0x07;
+			n = 3;
+		} else
+			return "is not valid UTF-8";
+		/* A NUL fails the continuation test, so this stays in bounds. */
+		for (i = 1; i <= n; i++) {
+			if ((u[i] & 0xc0) != 0x80)
+				return "is not valid UTF-8";
+			c = c << 6 | (u[i] & 0x3f);
+		}
+		if ((n == 1 && c < 0x80) || (n == 2 && c < 0x800) ||
+		    (n == 3 && c < 0x10000) || c > 0x10ffff ||
+		    (c >= 0xd800 && c <= 0xdfff))
+			return "is not valid UTF-8";
+		if (c < 0x20 || (c >= 0x7f && c < 0xa0))
+			return "contains a control character";
+		u += n + 1;
+	}
+	return NULL;
+}
+
+/*
+ * S in double quotes for a message.  Good text is shown as it is (Chinese
+ * stays readable); anything else byte by byte with \xNN escapes, so that an
+ * error message never carries the very bytes it complains about.
+ */
+static const char *
+quote(char *buf, const char *s)
+{
+	bool raw = text_problem(s) == NULL;
+	size_t o = 0;
+
+	buf[o++] = '"';
+	for (; *s != '\0'; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (o > QUOTE_MAX - 16) {
+			/* Cut at a character boundary. */
+			while (raw && o > 1 && ((unsigned char)buf[o - 1] & 0xc0)
+			    == 0x80)
+				o--;
+			if (raw && o > 1 && (unsigned char)buf[o - 1] >= 0xc0)
+				o--;
+			memcpy(buf + o, "...", 3);
+			o += 3;
+			break;
+		}
+		if (ch == '"' || ch == '\\') {
+			buf[o++] = '\\';
+			buf[o++] = (char)ch;
+		} else if (ch >= 0x20 && ch != 0x7f && (ch < 0x80 || raw))
+			buf[o++] = (char)ch;
+		else
+			o += (size_t)snprintf(buf + o, 5, "\\x%02x", ch);
+	}
+	buf[o++] = '"';
+	buf[o] = '\0';
+	return buf;
+}
+
+static void
+check_keys(struct parser *p, const config_setting_t *grp, const char *prefix,
+    const char *const *allowed)
+{
+	char key[KEY_MAX];
+	config_setting_t *s;
+	int i, n;
+
+	n = config_setting_length(grp);
+	for (i = 0; i < n; i++) {
+		s = config_setting_get_elem(grp, (unsigned int)i);
+		if (!in_list(allowed, config_setting_name(s)))
+			perr(p, s, keyof(key, prefix, config_setting_name(s)),
+			    "unknown key");
+	}
+}
+
+static int
+get_group(struct parser *p, const config_setting_t *parent, const char *prefix,
+    const char *name, config_setting_t **out)
+{
+	char key[KEY_MAX];
+	config_setting_t *s;
+
+	*out = NULL;
+	if ((s = config_setting_get_member(parent, name)) == NULL)
+		return ABSENT;
+	if (!config_setting_is_group(s)) {
+		perr(p, s, keyof(key, prefix, name), "expected a group");
+		return BAD;
+	}
+	*out = s;
+	return PRESENT;
+}
+
+/* A list of groups; libconfig spells an empty one () or []. */
+static int
+get_list(struct parser *p, const config_setting_t *parent, const char *name,
+    config_setting_t **out)
+{
+	config_setting_t *s;
+
+	*out = NULL;
+	if ((s = config_setting_get_member(parent, name)) == NULL)
+		return ABSENT;
+	if (!config_setting_is_list(s) && !config_setting_is_array(s)) {
+		perr(p, s, name, "expected a list");
+		return BAD;
+	}
+	*out = s;
+	return PRESENT;
+}
+
+/* A non-empty string that is good text; *out points into libconfig's tree. */
+static int
+get_string(struct parser *p, const config_setting_t *grp, const char *prefix,
+    const char *name, const char **out)
+{
+	char key[KEY_MAX];
+	config_setting_t *s;
+	const char *v, *why;
+
+	if ((s = config_setting_get_member(grp, name)) == NULL)
+		return ABSENT;
+	keyof(key, prefix, name);
+	if (config_setting_type(s) != CONFIG_TYPE_STRING) {
+		perr(p, s, key, "expected a string");
+		return BAD;
+	}
+	v = config_setting_get_string(s);
+	if (v[0] == '\0') {
+		perr(p, s, key, "must not be empty");
+		return BAD;
+	}
+	if ((why = text_problem(v)) != NULL) {
+		perr(p, s, key, "%s", why);
+		return BAD;
+	}
+	*out = v;
+	return PRESENT;
+}
+
+/* As get_string, into a malloc'd copy at *dst. */
+static int
+take_string(struct parser *p, const config_setting_t *grp, const char *prefix,
+    const char *name, char **dst)
+{
+	const char *v;
+	int r;
+
+	if ((r = get_string(p, grp, prefix, name, &v)) != PRESENT)
+		return r;
+	free(*dst);
+	if ((*dst = xstrdup(p, v)) == NULL)
+		return BAD;
+	return PRESENT;
+}
+
+/* An id ([A-Za-z0-9_-]{1,64}) copied into dst[CONFIG_ID_MAX + 1]. */
+static int
+get_id(struct parser *p, const config_setting_t *grp, const char *prefix,
+    const char *name, char *dst, bool required)
+{
+	char key[KEY_MAX], q[QUOTE_MAX];
+	config_setting_t *s;
+	const char *v;
+
+	keyof(key, prefix, name);
+	if ((s = config_setting_get_member(grp, name)) == NULL) {
+		if (required)
+			perr(p, grp, key, "missing");
+		return ABSENT;
+	}
+	if (config_setting_type(s) != CONFIG_TYPE_STRING) {
+		perr(p, s, key, "expected a string");
+		return BAD;
+	}
+	v = config_setting_get_string(s);
+	if (!config_valid_id(v)) {
+		perr(p, s, key, "%s is not a valid id (want [A-Za-z0-9_-]{1,%d})",
+		    quote(q, v), CONFIG_ID_MAX);
+		return BAD;
+	}
+	memcpy(dst, v, strlen(v) + 1);
+	return PRESENT;
+}
+
+static int
+get_int(struct parser *p, const config_setting_t *grp, const char *prefix,
+    const char *name, long long lo, long long hi, int *out)
+{
+	char key[KEY_MAX];
+	config_setting_t *s;
+	long long v;
+
+	if ((s = config_setting_get_member(grp, name)) == NULL)
+		return ABSENT;
+	keyof(key, prefix, name);
+	if (config_setting_type(s) != CONFIG_TYPE_INT &&
+	    config_setting_type(s) != CONFIG_TYPE_INT64) {
+		perr(p, s, key, "expected an integer");
+		return BAD;
+	}
+	v = config_setting_get_int64(s);
+	if (v < lo || v > hi) {
+		perr(p, s, key, "%lld is out of range %lld..%lld", v, lo, hi);
+		return BAD;
+	}
+	*out = (int)v;
+	return PRESENT;
+}
+
+/* A number as a double; libconfig only converts ints with autoconvert on. */
+static bool
+number_of(const config_setting_t *s, double *out)
+{
+	switch (config_setting_type(s)) {
+	case CONFIG_TYPE_INT:
+	case CONFIG_TYPE_INT64:
+		*out = (double)config_setting_get_int64(s);
+		return true;
+	case CONFIG_TYPE_FLOAT:
+		*out = config_setting_get_float(s);
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* A number in lo..hi; hi may be INFINITY for "no upper bound". */
+static int
+get_double(struct parser *p, const config_setting_t *grp, const char *prefix,
+    const char *name, double lo, double hi, double *out)
+{
+	char key[KEY_MAX];
+	config_setting_t *s;
+	double v;
+
+	if ((s = config_setting_get_member(grp, name)) == NULL)
+		return ABSENT;
+	keyof(key, prefix, name);
+	if (!number_of(s, &v)) {
+		perr(p, s, key, "expected a number");
+		return BAD;
+	}
+	if (!isfinite(v)) {
+		perr(p, s, key, "%g is not a finite number", v);
+		return BAD;
+	}
+	if (v < lo || v > hi) {
+		if (isinf(hi))
+			perr(p, s, key, "%g is out of range (must be >= %g)", v,
+			    lo);
+		else
+			perr(p, s, key, "%g is out of range %g..%g", v, lo, hi);
+		return BAD;
+	}
+	*out = v;
+	return PRESENT;
+}
+
+static int
+get_bool(struct parser *p, const config_setting_t *grp, const char *prefix,
+    const char *name, bool *out)
+{
+	char key[KEY_MAX];
+	config_setting_t *s;
+
+	if ((s = config_setting_get_member(grp, name)) == NULL)
+		return ABSENT;
+	if (config_setting_type(s) != CONFIG_TYPE_BOOL) {
+		perr(p, s, keyof(key, prefix, name), "expected true or false");
+		return BAD;
+	}
+	*out = config_setting_get_bool(s) != 0;
+	return PRESENT;
+}
+
+/*
+ * A file the daemon opens later (password, TLS): resolved against the
+ * configuration's directory and checked for readability now, so that a
+ * typo is a configuration error and not a reconnect loop.
+ */
+static int
+take_file(struct parser *p, const config_setting_t *grp, const char *prefix,
+    const char *name, char **dst)
+{
+	char key[KEY_MAX], q[QUOTE_MAX];
+	struct stat st;
+	const char *v;
+	int fd, r;
+
+	if ((r = get_string(p, grp, prefix, name, &v)) != PRESENT)
+		return r;
+	free(*dst);
+	if ((*dst = join_path(p, p->dir, v)) == NULL)
+		return BAD;
+	fd = open(*dst, O_RDONLY | O_CLOEXEC);
+	/* A directory opens fine and fails only when read. */
+	if (fd != -1 && fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+		close(fd);
+		fd = -1;
+		errno = EISDIR;
+	}
+	if (fd == -1) {
+		perr(p, config_setting_get_member(grp, name),
+		    keyof(key, prefix, name), "cannot read %s: %s",
+		    quote(q, *dst), strerror(errno));
+		return BAD;
+	}
+	close(fd);
+	return PRESENT;
+}
+
+/*
+ * A list of (a, b) number pairs, as a malloc'd array of 2 * *n doubles.
+ * Returns PRESENT even for an empty list; *out is NULL then.
+ */
+static int
+get_pairs(struct parser *p, const config_setting_t *grp, const char *prefix,
+    const char *name, const char *what, double **out, size_t *n)
+{
+	char key[KEY_MAX], ekey[2 * KEY_MAX];
+	config_setting_t *s, *e;
+	double *v;
+	size_t i, len;
+	int bad = 0;
+
+	*out = NULL;
+	*n = 0;
+	if ((s = config_setting_get_member(grp, name)) == NULL)
+		return ABSENT;
+	keyof(key, prefix, name);
+	if (!config_setting_is_list(s) && !config_setting_is_array(s)) {
+		perr(p, s, key, "expected a list of %s pairs", what);
+		return BAD;
+	}
+	if ((len = (size_t)config_setting_length(s)) == 0)
+		return PRESENT;
+	if ((v = xcalloc(p, len, 2 * sizeof(*v))) == NULL)
+		return BAD;
+	for (i = 0; i < len; i++) {
+		e = config_setting_get_elem(s, (unsigned int)i);
+		snprintf(ekey, sizeof(ekey), "%s[%zu]", key, i);
+		if ((!config_setting_is_list(e) && !config_setting_is_array(e)) ||
+		    config_setting_length(e) != 2 ||
+		    !number_of(config_setting_get_elem(e, 0), &v[2 * i]) ||
+		    !number_of(config_setting_get_elem(e, 1), &v[2 * i + 1])) {
+			perr(p, e, ekey, "expected a %s pair of numbers", what);
+			bad = 1;
+		} else if (!isfinite(v[2 * i]) || !isfinite(v[2 * i + 1])) {
+			perr(p, e, ekey, "is not a pair of finite numbers");
+			bad = 1;
+		}
+	}
+	if (bad) {
+		free(v);
+		return BAD;
+	}
+	*out = v;
+	*n = len;
+	return PRESENT;
+}
+
+static void
+parse_gateway(struct parser *p, const config_setting_t *root)
+{
+	struct config *c = p->conf;
+	config_setting_t *g;
+	int r;
+
+	if ((r = get_group(p, root, "", "gateway", &g)) != PRESENT) {
+		/* A gateway that is there but not a group is reported already. */
+		if (r == ABSENT)
+			perr(p, NULL, "gateway.id", "missing");
+		return;
+	}
+	check_keys(p, g, "gateway", gateway_keys);
+	get_id(p, g, "gateway", "id", c->gateway.id, true);
+	take_string(p, g, "gateway", "site", &c->gateway.site);
+	take_string(p, g, "gateway", "state_dir", &c->gateway.state_dir);
+	take_string(p, g, "gateway", "sysfs_root", &c->gateway.sysfs_root);
+}
+
+/*
+ * The base topic is the first levels of every topic we publish and of the
+ * one we subscribe to: wildcards or empty levels would make it match other
+ * gateways' topics, and '$' topics belong to the broker.
+ */
+static void
+check_base_topic(struct parser *p, const config_setting_t *g, const char *t)
+{
+	const config_setting_t *s = config_setting_get_member(g, "base_topic");
+	size_t len = strlen(t);
+
+	if (strpbrk(t, "+#") != NULL)
+		perr(p, s, "mqtt.base_topic", "must not contain a wildcard (+ or #)");
+	else if (t[0] == '/' || t[len - 1] == '/')
+		perr(p, s, "mqtt.base_topic", "must not start or end with '/'");
+	else if (strstr(t, "//") != NULL)
+		perr(p, s, "mqtt.base_topic", "must not have an empty level (//)");
+	else if (t[0] == '$')
+		perr(p, s, "mqtt.base_topic",
+		    "must not start with '$' (reserved for the broker)");
+}
+
+static void
+parse_tls(struct parser *p, const config_setting_t *mqtt)
+{
+	struct config *c = p->conf;
+	config_setting_t *t;
+	int cert, key;
+
+	if (get_group(p, mqtt, "mqtt", "tls", &t) != PRESENT)
+		return;
+	check_keys(p, t, "mqtt.tls", tls_keys);
+	/* libmosquitto needs a CA to verify the broker with. */
+	if (take_file(p, t, "mqtt.tls", "ca_file", &c->mqtt.tls_ca_file) == ABSENT)
+		perr(p, t, "mqtt.tls.ca_file", "missing");
+	cert = take_file(p, t, "mqtt.tls", "cert_file", &c->mqtt.tls_cert_file);
+	key = take_file(p, t, "mqtt.tls", "key_file", &c->mqtt.tls_key_file);
+	if (cert == PRESENT && key == ABSENT)
+		perr(p, t, "mqtt.tls.key_file", "missing (needed with cert_file)");
+	if (key == PRESENT && cert == ABSENT)
+		perr(p, t, "mqtt.tls.cert_file", "missing (needed with key_file)");
+}
+
+static void
+parse_mqtt(struct parser *p, const config_setting_t *root)
+{
+	struct config *c = p->conf;
+	config_setting_t *g;
+	int rmin, rmax, user, pw;
+
+	if (get_group(p, root, "", "mqtt", &g) != PRESENT)
+		return;
+	check_keys(p, g, "mqtt", mqtt_keys);
+	take_string(p, g, "mqtt", "host", &c->mqtt.host);
+	get_int(p, g, "mqtt", "port", 1, 65535, &c->mqtt.port);
+	get_int(p, g, "mqtt", "keepalive", 5, 3600, &c->mqtt.keepalive);
+	if (take_string(p, g, "mqtt", "base_topic", &c->mqtt.base_topic) ==
+	    PRESENT)
+		check_base_topic(p, g, c->mqtt.base_topic);
+	take_string(p, g, "mqtt", "client_id", &c->mqtt.client_id);
+	user = take_string(p, g, "mqtt", "username", &c->mqtt.username);
+	pw = take_file(p, g, "mqtt", "password_file", &c->mqtt.password_file);
+	if (pw == PRESENT && user == ABSENT)
+		perr(p, config_setting_get_member(g, "password_file"),
+		    "mqtt.password_file", "needs mqtt.username");
+	parse_tls(p, g);
+	get_int(p, g, "mqtt", "max_inflight", 1, 1000, &c->mqtt.max_inflight);
+	rmin = get_int(p, g, "mqtt", "reconnect_min", 1, 3600,
+	    &c->mqtt.reconnect_min);
+	rmax = get_int(p, g, "mqtt", "reconnect_max", 1, 3600,
+	    &c->mqtt.reconnect_max);
+	if (rmin != BAD && rmax != BAD &&
+	    c->mqtt.reconnect_max < c->mqtt.reconnect_min) {
+		if (rmax == PRESENT)
+			perr(p, config_setting_get_member(g, "reconnect_max"),
+			    "mqtt.reconnect_max", "%d is below reconnect_min %d",
+			    c->mqtt.reconnect_max, c->mqtt.reconnect_min);
+		else
+			perr(p, config_setting_get_member(g, "reconnect_min"),
+			    "mqtt.reconnect_min",
+			    "%d is above reconnect_max %d (the default)",
+			    c->mqtt.reconnect_min, c->mqtt.reconnect_max);
+	}
+}
+
+static void
+parse_storage(struct parser *p, const config_setting_t *root, char **path)
+{
+	struct config *c = p->conf;
+	config_setting_t *g;
+	const char *sync;
+	char q[QUOTE_MAX];
+
+	if (get_group(p, root, "", "storage", &g) != PRESENT)
+		return;
+	check_keys(p, g, "storage", storage_keys);
+	take_string(p, g, "storage", "path", path);
+	get_int(p, g, "storage", "max_size_mb", 1, 1048576,
+	    &c->storage.max_size_mb);
+	get_int(p, g, "storage", "retain_days", 1, 3650,
+	    &c->storage.retain_days);
+	if (get_string(p, g, "storage", "sync", &sync) == PRESENT) {
+		if (strcmp(sync, "full") == 0)
+			c->storage.sync = STORE_SYNC_FULL;
+		else if (strcmp(sync, "normal") == 0)
+			c->storage.sync = STORE_SYNC_NORMAL;
+		else
+			perr(p, config_setting_get_member(g, "sync"),
+			    "storage.sync", "%s is not one of full, normal",
+			    quote(q, sync));
+	}
+	get_int(p, g, "storage", "commit_interval_ms", 10, 60000,
+	    &c->storage.commit_interval_ms);
+}
+
+static void
+parse_publish(struct parser *p, const config_setting_t *root)
+{
+	config_setting_t *g;
+
+	if (get_group(p, root, "", "publish", &g) != PRESENT)
+		return;
+	check_keys(p, g, "publish", publish_keys);
+	get_int(p, g, "publish", "interval", 1, 86400,
+	    &p->conf->publish.interval);
+}
+
+static void
+parse_zones(struct parser *p, const config_setting_t *root)
+{
+	struct config *c = p->conf;
+	config_setting_t *list, *g;
+	struct zone_cfg *z;
+	char pre[PRE_MAX], key[KEY_MAX];
+	size_t i, j, n;
+
+	if (get_list(p, root, "zones", &list) != PRESENT)
+		return;
+	n = (size_t)config_setting_length(list);
+	if (n > 0 && (c->zones = xcalloc(p, n, sizeof(*c->zones))) == NULL)
+		return;
+	c->nzones = n;
+	for (i = 0; i < n; i++) {
+		z = &c->zones[i];
+		g = config_setting_get_elem(list, (unsigned int)i);
+		snprintf(pre, sizeof(pre), "zones[%zu]", i);
+		z->line = (int)config_setting_source_line(g);
+		if (!config_setting_is_group(g)) {
+			perr(p, g, pre, "expected a group");
+			continue;
+		}
+		check_keys(p, g, pre, zone_keys);
+		if (get_id(p, g, pre, "id", z->id, true) == PRESENT) {
+			for (j = 0; j < i; j++)
+				if (strcmp(c->zones[j].id, z->id) == 0) {
+					perr(p, config_setting_get_member(g, "id"),
+					    keyof(key, pre, "id"),
+					    "duplicate id \"%s\" (first at line %d)",
+					    z->id, c->zones[j].line);
+					break;
+				}
+		}
+		take_string(p, g, pre, "name", &z->name);
+		take_string(p, g, pre, "profile", &z->profile);
+		if (z->name == NULL && z->id[0] != '\0')
+			z->name = xstrdup(p, z->id);
+	}
+}
+
+/* The sim driver's own settings: a profile, or a quantity with a script. */
+static void
+check_sim(struct parser *p, const config_setting_t *g, const char *pre,
+    struct sensor_cfg *sc, int profile, int quantity, int script)
+{
+	char key[KEY_MAX], q[QUOTE_MAX];
+
+	if (profile == PRESENT) {
+		if (!in_list(sim_profiles, sc->profile))
+			perr(p, config_setting_get_member(g, "profile"),
+			    keyof(key, pre, "profile"),
+			    "unknown profile %s (want mushroom-house or cold-room)",
+			    quote(q, sc->profile));
+		if (quantity != ABSENT)
+			perr(p, config_setting_get_member(g, "quantity"),
+			    keyof(key, pre, "quantity"),
+			    "not allowed with a profile");
+		if (script != ABSENT)
+			perr(p, config_setting_get_member(g, "script"),
+			    keyof(key, pre, "script"), "not allowed with a profile");
+		return;
+	}
+	if (profile == BAD)
+		return;
+	if (quantity == ABSENT && script == ABSENT)
+		perr(p, g, keyof(key, pre, "profile"), "missing (the sim driver "
+		    "needs a profile, or a quantity and a script)");
+	else if (quantity == ABSENT)
+		perr(p, g, keyof(key, pre, "quantity"),
+		    "missing (needed with a script)");
+	else if (script == ABSENT)
+		perr(p, g, keyof(key, pre, "script"),
+		    "missing (needed with a quantity)");
+}
+
+static int
+parse_script(struct parser *p, const config_setting_t *g, const char *pre,
+    struct sensor_cfg *sc)
+{
+	const config_setting_t *s;
+	char key[KEY_MAX];
+	double *v;
+	size_t i, n;
+	int r, bad = 0;
+
+	if ((r = get_pairs(p, g, pre, "script", "(t, v)", &v, &n)) != PRESENT)
+		return r;
+	s = config_setting_get_member(g, "script");
+	if (n == 0) {
+		perr(p, s, keyof(key, pre, "script"),
+		    "needs at least one (t, v) point");
+		return BAD;
+	}
+	for (i = 0; i < n; i++) {
+		snprintf(key, sizeof(key), "%s.script[%zu]", pre, i);
+		if (v[2 * i] < 0) {
+			perr(p, config_setting_get_elem(s, (unsigned int)i), key,
+			    "t %g is out of range (must be >= 0)", v[2 * i]);
+			bad = 1;
+		} else if (i > 0 && v[2 * i] <= v[2 * (i - 1)]) {
+			perr(p, config_setting_get_elem(s, (unsigned int)i), key,
+			    "t %g is not after the previous point's t %g",
+			    v[2 * i], v[2 * (i - 1)]);
+			bad = 1;
+		}
+	}
+	if (bad || (sc->script = xcalloc(p, n, sizeof(*sc->script))) == NULL) {
+		free(v);
+		return BAD;
+	}
+	for (i = 0; i < n; i++) {
+		sc->script[i].t = v[2 * i];
+		sc->script[i].v = v[2 * i + 1];
+	}
+	sc->nscript = n;
+	free(v);
+	return PRESENT;
+}
+
+static int
+parse_fail(struct parser *p, const config_setting_t *g, const char *pre,
+    struct sensor_cfg *sc)
+{
+	const config_setting_t *s;
+	char key[KEY_MAX];
+	double *v;
+	size_t i, n;
+	int r, bad = 0;
+
+	if ((r = get_pairs(p, g, pre, "fail", "(from, to)", &v, &n)) != PRESENT)
+		return r;
+	s = config_setting_get_member(g, "fail");
+	for (i = 0; i < n; i++) {
+		snprintf(key, sizeof(key), "%s.fail[%zu]", pre, i);
+		if (v[2 * i] < 0) {
+			perr(p, config_setting_get_elem(s, (unsigned int)i), key,
+			    "from %g is out of range (must be >= 0)", v[2 * i]);
+			bad = 1;
+		} else if (v[2 * i] >= v[2 * i + 1]) {
+			perr(p, config_setting_get_elem(s, (unsigned int)i), key,
+			    "from %g is not before to %g", v[2 * i], v[2 * i + 1]);
+			bad = 1;
+		}
+	}
+	if (bad || (n > 0 &&
+	    (sc->fail = xcalloc(p, n, sizeof(*sc->fail))) == NULL)) {
+		free(v);
+		return BAD;
+	}
+	for (i = 0; i < n; i++) {
+		sc->fail[i].from = v[2 * i];
+		sc->fail[i].to = v[2 * i + 1];
+	}
+	sc->nfail = n;
+	free(v);
+	return PRESENT;
+}
+
+static void
+parse_sensor(struct parser *p, const config_setting_t *g, size_t i)
+{
+	struct config *c = p->conf;
+	struct sensor_cfg *sc = &c->sensors[i];
+	const struct sensor_driver *drv = NULL;
+	const char *const *k;
+	char pre[PRE_MAX], key[KEY_MAX], q[QUOTE_MAX];
+	int profile, quantity, script, r;
+	size_t j;
+
+	snprintf(pre, sizeof(pre), "sensors[%zu]", i);
+	check_keys(p, g, pre, sensor_keys);
+	if (get_id(p, g, pre, "id", sc->id, true) == PRESENT) {
+		for (j = 0; j < i; j++)
+			if (strcmp(c->sensors[j].id, sc->id) == 0) {
+				perr(p, config_setting_get_member(g, "id"),
+				    keyof(key, pre, "id"),
+				    "duplicate id \"%s\" (first at line %d)",
+				    sc->id, c->sensors[j].line);
+				break;
+			}
+	}
+	/* Whether that zone exists is checked once all zones are known. */
+	get_id(p, g, pre, "zone", sc->zone, true);
+	if ((r = take_string(p, g, pre, "driver", &sc->driver)) == ABSENT)
+		perr(p, g, keyof(key, pre, "driver"), "missing");
+	else if (r == PRESENT && (drv = sensor_driver_find(sc->driver)) == NULL)
+		perr(p, config_setting_get_member(g, "driver"),
+		    keyof(key, pre, "driver"), "unknown driver %s",
+		    quote(q, sc->driver));
+	get_double(p, g, pre, "interval", 0.01, 86400, &sc->interval);
+
+	profile = take_string(p, g, pre, "profile", &sc->profile);
+	quantity = take_string(p, g, pre, "quantity", &sc->quantity);
+	if (quantity == PRESENT && quantity_from_name(sc->quantity) < 0) {
+		perr(p, config_setting_get_member(g, "quantity"),
+		    keyof(key, pre, "quantity"), "unknown quantity %s",
+		    quote(q, sc->quantity));
+		quantity = BAD;
+	}
+	script = parse_script(p, g, pre, sc);
+	parse_fail(p, g, pre, sc);
+
+	/* For the drivers of real hardware; stored for any driver. */
+	take_string(p, g, pre, "device", &sc->device);
+	take_string(p, g, pre, "chip", &sc->chip);
+	get_int(p, g, pre, "line", 0, 65535, &sc->gpio_line);
+	get_bool(p, g, pre, "active_low", &sc->active_low);
+
+	if (drv == NULL)
+		return;
+	if (strcmp(drv->name, "sim") == 0) {
+		check_sim(p, g, pre, sc, profile, quantity, script);
+		return;
+	}
+	/* A script on a real sensor would be silently ignored: say so. */
+	for (k = sim_only_keys; *k != NULL; k++)
+		if (config_setting_get_member(g, *k) != NULL)
+			perr(p, config_setting_get_member(g, *k),
+			    keyof(key, pre, *k), "only for the sim driver");
+}
+
+static void
+parse_sensors(struct parser *p, const config_setting_t *root)
+{
+	struct config *c = p->conf;
+	config_setting_t *list, *g;
+	char pre[PRE_MAX];
+	size_t i, n;
+
+	if (get_list(p, root, "sensors", &list) != PRESENT)
+		return;
+	n = (size_t)config_setting_length(list);
+	if (n > 0 && (c->sensors = xcalloc(p, n, sizeof(*c->sensors))) == NULL)
+		return;
+	c->nsensors = n;
+	for (i = 0; i < n; i++) {
+		g = config_setting_get_elem(list, (unsigned int)i);
+		c->sensors[i].line = (int)config_setting_source_line(g);
+		c->sensors[i].interval = SENSOR_INTERVAL_DEFAULT;
+		c->sensors[i].gpio_line = -1;
+		if (!config_setting_is_group(g)) {
+			snprintf(pre, sizeof(pre), "sensors[%zu]", i);
+			perr(p, g, pre, "expected a group");
+			continue;
+		}
+		parse_sensor(p, g, i);
+	}
+}
+
+static void
+parse_alarm(struct parser *p, const config_setting_t *g, size_t i)
+{
+	struct alarm_cfg *a = &p->conf->alarms[i];
+	char pre[PRE_MAX], key[KEY_MAX], q[QUOTE_MAX];
+	const char *zone;
+	int r, hi, lo;
+
+	snprintf(pre, sizeof(pre), "alarms[%zu]", i);
+	check_keys(p, g, pre, alarm_keys);
+	if ((r = get_string(p, g, pre, "zone", &zone)) == ABSENT)
+		perr(p, g, keyof(key, pre, "zone"), "missing");
+	else if (r == PRESENT) {
+		if (config_zone_index(p->conf, zone) < 0)
+			perr(p, config_setting_get_member(g, "zone"),
+			    keyof(key, pre, "zone"), "unknown zone %s",
+			    quote(q, zone));
+		else
+			memcpy(a->zone, zone, strlen(zone) + 1);
+	}
+	if ((r = take_string(p, g, pre, "quantity", &a->quantity)) == ABSENT)
+		perr(p, g, keyof(key, pre, "quantity"), "missing");
+	else if (r == PRESENT && quantity_from_name(a->quantity) < 0)
+		perr(p, config_setting_get_member(g, "quantity"),
+		    keyof(key, pre, "quantity"), "unknown quantity %s",
+		    quote(q, a->quantity));
+	hi = get_double(p, g, pre, "high", -INFINITY, INFINITY, &a->high);
+	lo = get_double(p, g, pre, "low", -INFINITY, INFINITY, &a->low);
+	a->has_high = hi == PRESENT;
+	a->has_low = lo == PRESENT;
+	if (hi == ABSENT && lo == ABSENT)
+		perr(p, g, pre, "needs high or low (or both)");
+	if (a->has_high && a->has_low && a->low >= a->high)
+		perr(p, config_setting_get_member(g, "low"),
+		    keyof(key, pre, "low"), "%g is not below high %g", a->low,
+		    a->high);
+	get_double(p, g, pre, "hysteresis", 0, INFINITY, &a->hysteresis);
+	get_int(p, g, pre, "delay", 0, 86400, &a->delay);
+}
+
+/* Alarms come after zones are parsed: they name zones. */
+static void
+parse_alarms(struct parser *p, const config_setting_t *root)
+{
+	struct config *c = p->conf;
+	config_setting_t *list, *g;
+	char pre[PRE_MAX];
+	size_t i, n;
+
+	if (get_list(p, root, "alarms", &list) != PRESENT)
+		return;
+	n = (size_t)config_setting_length(list);
+	if (n > 0 && (c->alarms = xcalloc(p, n, sizeof(*c->alarms))) == NULL)
+		return;
+	c->nalarms = n;
+	for (i = 0; i < n; i++) {
+		g = config_setting_get_elem(list, (unsigned int)i);
+		c->alarms[i].line = (int)config_setting_source_line(g);
+		if (!config_setting_is_group(g)) {
+			snprintf(pre, sizeof(pre), "alarms[%zu]", i);
+			perr(p, g, pre, "expected a group");
+			continue;
+		}
+		parse_alarm(p, g, i);
+	}
+}
+
+/* Sensors name zones that may be listed after them. */
+static void
+link_sensors(struct parser *p, const config_setting_t *root)
+{
+	struct config *c = p->conf;
+	const config_setting_t *list, *g;
+	char key[KEY_MAX];
+	size_t i;
+	int z;
+
+	if ((list = config_setting_get_member(root, "sensors")) == NULL)
+		return;
+	for (i = 0; i < c->nsensors; i++) {
+		if (c->sensors[i].zone[0] == '\0')
+			continue;	/* missing or bad: reported already */
+		if ((z = config_zone_index(c, c->sensors[i].zone)) >= 0) {
+			c->sensors[i].zone_idx = (size_t)z;
+			continue;
+		}
+		g = config_setting_get_elem(list, (unsigned int)i);
+		snprintf(key, sizeof(key), "sensors[%zu].zone", i);
+		perr(p, config_setting_get_member(g, "zone"), key,
+		    "unknown zone \"%s\"", c->sensors[i].zone);
+	}
+}
+
+static void
+set_defaults(struct config *c)
+{
+	c->mqtt.port = 1883;
+	c->mqtt.keepalive = 30;
+	c->mqtt.max_inflight = 20;
+	c->mqtt.reconnect_min = 1;
+	c->mqtt.reconnect_max = 60;
+	c->storage.max_size_mb = 256;
+	c->storage.retain_days = 30;
+	c->storage.sync = STORE_SYNC_FULL;
+	c->storage.commit_interval_ms = 1000;
+	c->publish.interval = 60;
+}
+
+static void
+default_string(struct parser *p, char **dst, const char *def)
+{
+	if (*dst == NULL)
+		*dst = xstrdup(p, def);
+}
+
+/* The string defaults, and those that derive from other settings. */
+static void
+finish(struct parser *p, char *store_path)
+{
+	struct config *c = p->conf;
+
+	default_string(p, &c->gateway.state_dir, "/var/lib/coldgate");
+	default_string(p, &c->gateway.sysfs_root, "/sys");
+	default_string(p, &c->mqtt.host, "127.0.0.1");
+	default_string(p, &c->mqtt.base_topic, "coldgate");
+	if (c->mqtt.client_id == NULL && asprintf(&c->mqtt.client_id,
+	    "coldgate-%s", c->gateway.id) < 0) {
+		c->mqtt.client_id = NULL;
+		p->nomem = true;
+	}
+	if (c->gateway.state_dir != NULL)
+		c->storage.path = join_path(p, c->gateway.state_dir,
+		    store_path != NULL ? store_path : "coldgate.db");
+}
+
+static void
+parse_root(struct parser *p, const config_setting_t *root)
+{
+	char *store_path = NULL;
+
+	check_keys(p, root, "", top_keys);
+	parse_gateway(p, root);
+	parse_mqtt(p, root);
+	parse_storage(p, root, &store_path);
+	parse_publish(p, root);
+	parse_zones(p, root);
+	parse_sensors(p, root);
+	parse_alarms(p, root);
+	link_sensors(p, root);
+	finish(p, store_path);
+	free(store_path);
+}
+
+/* The directory part of PATH, "." when it has none. */
+static char *
+dir_of(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	if (slash == NULL)
+		return strdup(".");
+	if (slash == path)
+		return strdup("/");
+	return strndup(path, (size_t)(slash - path));
+}
+
+/*
+ * All errors as one malloc'd text, one per line.  Out of memory, the text
+ * says only that; NULL when not even that can be had.
+ */
+static char *
+error_text(struct parser *p)
+{
+	char *buf = NULL;
+	size_t i, len = 0, o = 0;
+
+	if (!p->nomem) {
+		/*
+		 * Sort by line so the operator reads the file top to bottom;
+		 * an insertion sort is stable, so errors on one line keep
+		 * the order they were found in.
+		 */
+		for (i = 1; i < p->nerrs; i++) {
+			struct cfg_error e = p->errs[i];
+			size_t j = i;
+
+			while (j > 0 && p->errs[j - 1].line > e.line) {
+				p->errs[j] = p->errs[j - 1];
+				j--;
+			}
+			p->errs[j] = e;
+		}
+		for (i = 0; i < p->nerrs; i++)
+			len += strlen(p->errs[i].text) + 1;
+		len += strlen(p->path) + 64;
+		if ((buf = malloc(len)) != NULL) {
+			for (i = 0; i < p->nerrs; i++)
+				o += (size_t)snprintf(buf + o, len - o, "%s\n",
+				    p->errs[i].text);
+			if (p->dropped > 0)
+				snprintf(buf + o, len - o,
+				    "%s: %zu more errors not shown\n", p->path,
+				    p->dropped);
+		}
+	}
+	if (buf == NULL && asprintf(&buf, "%s: out of memory\n", p->path) < 0)
+		return NULL;
+	return buf;
+}
+
+struct config *
+config_load(const char *path, char **errors)
+{
+	struct parser p = { .path = path };
+	struct config *c = NULL;
+	struct stat st;
+	config_t cf;
+	FILE *fp;
+	size_t i;
+
+	*errors = NULL;
+	if ((fp = fopen(path, "re")) == NULL)
+		goto err_read;
+	/* fopen() opens a directory happily; reading it fails later. */
+	if (fstat(fileno(fp), &st) == -1)
+		goto err_close;
+	if (S_ISDIR(st.st_mode)) {
+		errno = EISDIR;
+		goto err_close;
+	}
+	if ((c = calloc(1, sizeof(*c))) == NULL ||
+	    (c->path = strdup(path)) == NULL || (p.dir = dir_of(path)) == NULL) {
+		p.nomem = true;
+		goto done;
+	}
+	p.conf = c;
+	set_defaults(c);
+
+	config_init(&cf);
+	/* @include names are relative to the file, not to our cwd. */
+	config_set_include_dir(&cf, p.dir);
+	if (!config_read(&cf, fp)) {
+		const char *file = config_error_file(&cf) != NULL ?
+		    config_error_file(&cf) : path;
+		const char *text = config_error_text(&cf) != NULL ?
+		    config_error_text(&cf) : "?";
+		char *e;
+
+		/* libconfig's plain text is "syntax error": don't say it twice. */
+		if (asprintf(&e, "%s:%d: syntax error%s%s", file,
+		    config_error_line(&cf), strcmp(text, "syntax error") == 0 ?
+		    "" : ": ", strcmp(text, "syntax error") == 0 ? "" : text) < 0)
+			p.nomem = true;
+		else {
+			p.errs[0].line = (unsigned int)config_error_line(&cf);
+			p.errs[0].text = e;
+			p.nerrs = 1;
+		}
+	} else
+		parse_root(&p, config_root_setting(&cf));
+	config_destroy(&cf);
+
+done:
+	fclose(fp);
+	if (p.nomem || p.nerrs > 0) {
+		*errors = error_text(&p);
+		config_free(c);
+		c = NULL;
+	}
+	for (i = 0; i < p.nerrs; i++)
+		free(p.errs[i].text);
+	free(p.dir);
+	return c;
+
+err_close:
+	i = (size_t)errno;
+	fclose(fp);
+	errno = (int)i;
+err_read:
+	if (asprintf(errors, "%s: cannot read: %s\n", path, strerror(errno)) < 0)
+		*errors = NULL;
+	return NULL;
+}
+
+void
+config_free(struct config *c)
+{
+	size_t i;
+
+	if (c == NULL)
+		return;
+	free(c->path);
+	free(c->gateway.site);
+	free(c->gateway.state_dir);
+	free(c->gateway.sysfs_root);
+	free(c->mqtt.host);
+	free(c->mqtt.base_topic);
+	free(c->mqtt.client_id);
+	free(c->mqtt.username);
+	free(c->mqtt.password_file);
+	free(c->mqtt.tls_ca_file);
+	free(c->mqtt.tls_cert_file);
+	free(c->mqtt.tls_key_file);
+	free(c->storage.path);
+	for (i = 0; i < c->nzones; i++) {
+		free(c->zones[i].name);
+		free(c->zones[i].profile);
+	}
+	free(c->zones);
+	for (i = 0; i < c->nsensors; i++) {
+		struct sensor_cfg *s = &c->sensors[i];
+
+		free(s->driver);
+		free(s->profile);
+		free(s->quantity);
+		free(s->script);
+		free(s->fail);
+		free(s->device);
+		free(s->chip);
+	}
+	free(c->sensors);
+	for (i = 0; i < c->nalarms; i++)
+		free(c->alarms[i].quantity);
+	free(c->alarms);
+	free(c);
+}
+
+int
+config_zone_index(const struct config *c, const char *id)
+{
+	for (size_t i = 0; i < c->nzones; i++)
+		if (strcmp(c->zones[i].id, id) == 0)
+			return (int)i;
+	return -1;
+}
+
+int
+config_sensor_index(const struct config *c, const char *id)
+{
+	for (size_t i = 0; i < c->nsensors; i++)
+		if (strcmp(c->sensors[i].id, id) == 0)
+			return (int)i;
+	return -1;
+}
+
+bool
+config_valid_id(const char *s)
+{
+	size_t n;
+
+	if (s == NULL)
+		return false;
+	for (n = 0; s[n] != '\0'; n++) {
+		if (n == CONFIG_ID_MAX)
+			return false;
+		if (!((s[n] >= 'a' && s[n] <= 'z') || (s[n] >= 'A' &&
+		    s[n] <= 'Z') || (s[n] >= '0' && s[n] <= '9') ||
+		    s[n] == '_' || s[n] == '-'))
+			return false;
+	}
+	return n > 0;
+}
