@@ -1,0 +1,550 @@
+/*
+ * coldgatectl: the operator's view of a gateway (SPEC §2).  It reads the
+ * daemon's store through a read-only connection, so it works whether or not
+ * coldgated is running and never disturbs it: WAL readers do not block the
+ * writer.
+ *
+ * Exit status: 0 done, 1 the store could not be read, 2 usage or
+ * configuration error.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "config.h"
+#include "json.h"
+#include "log.h"
+#include "quantity.h"
+#include "store.h"
+
+#ifndef COLDGATE_VERSION
+#define COLDGATE_VERSION "0.1"
+#endif
+
+#define EXIT_STORE	1
+#define EXIT_USAGE	2
+
+static const char *const later_commands[] = { "sensors", "alarms", "ack", "export", NULL };
+
+static void
+usage(FILE *fp)
+{
+	fprintf(fp,
+	    "usage: coldgatectl [-c FILE] status [--json]\n"
+	    "       coldgatectl [-c FILE] readings [--sensor ID] [--since T] [--until T]"
+	    " [--format csv|json]\n"
+	    "  -c FILE   configuration; default %s\n"
+	    "  T         epoch seconds, 2026-11-29, 2026-11-29T10:00[:SS] (local time),\n"
+	    "            or relative to now: -30s, -30m, -2h, -7d\n",
+	    CONFIG_DEFAULT_PATH);
+}
+
+static int64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ISO 8601 local time with its UTC offset, e.g. 2026-11-29T10:00:05+08:00. */
+static const char *
+iso_time(int64_t ms, char *buf, size_t len)
+{
+	time_t t = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
+	struct tm tm;
+	char off[8];
+
+	if (localtime_r(&t, &tm) == NULL ||
+	    strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm) == 0 ||
+	    strftime(off, sizeof(off), "%z", &tm) == 0) {
+		snprintf(buf, len, "?");
+		return buf;
+	}
+	/* strftime gives +0800; RFC 3339 wants +08:00. */
+	if (strlen(off) == 5)
+		snprintf(buf + strlen(buf), len - strlen(buf), "%.3s:%s", off, off + 3);
+	return buf;
+}
+
+static const char *
+age(int64_t ms, char *buf, size_t len)
+{
+	int64_t s = ms / 1000;
+
+	if (s < 0)
+		snprintf(buf, len, "in the future");
+	else if (s < 60)
+		snprintf(buf, len, "%" PRId64 "s ago", s);
+	else if (s < 3600)
+		snprintf(buf, len, "%" PRId64 "m %" PRId64 "s ago", s / 60, s % 60);
+	else if (s < 86400)
+		snprintf(buf, len, "%" PRId64 "h %" PRId64 "m ago", s / 3600, s / 60 % 60);
+	else
+		snprintf(buf, len, "%" PRId64 "d %" PRId64 "h ago", s / 86400, s / 3600 % 24);
+	return buf;
+}
+
+static const char *
+mib(int64_t bytes, char *buf, size_t len)
+{
+	if (bytes < 1 << 20)
+		snprintf(buf, len, "%.1f KiB", (double)bytes / (1 << 10));
+	else
+		snprintf(buf, len, "%.1f MiB", (double)bytes / (1 << 20));
+	return buf;
+}
+
+/*
+ * A time argument, to epoch ms.  Calendar forms are local time, as an
+ * operator in the cold room reads the clock; a trailing Z means UTC.
+ */
+static int
+parse_time(const char *s, int64_t now, int64_t *out)
+{
+	static const char *const formats[] = {
+		"%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M",
+		"%Y-%m-%d", NULL,
+	};
+	char *end;
+	long long v;
+
+	if (*s == '\0')
+		return -EINVAL;
+	if (*s == '-' && s[1] >= '0' && s[1] <= '9') {
+		int64_t unit;
+
+		errno = 0;
+		v = strtoll(s + 1, &end, 10);
+		if (errno != 0 || end[0] == '\0' || end[1] != '\0')
+			return -EINVAL;
+		switch (*end) {
+		case 's': unit = 1000; break;
+		case 'm': unit = 60 * 1000; break;
+		case 'h': unit = 3600 * 1000; break;
+		case 'd': unit = 86400 * 1000; break;
+		default: return -EINVAL;
+		}
+		if (v > INT64_MAX / unit / 2)
+			return -ERANGE;
+		*out = now - v * unit;
+		return 0;
+	}
+	if (strcmp(s, "now") == 0) {
+		*out = now;
+		return 0;
+	}
+	if (strspn(s, "0123456789") == strlen(s)) {
+		errno = 0;
+		v = strtoll(s, &end, 10);
+		if (errno != 0 || v > INT64_MAX / 1000)
+			return -ERANGE;
+		*out = (int64_t)v * 1000;
+		return 0;
+	}
+	for (int i = 0; formats[i] != NULL; i++) {
+		struct tm tm;
+		bool utc = false;
+		time_t t;
+
+		memset(&tm, 0, sizeof(tm));
+		if ((end = strptime(s, formats[i], &tm)) == NULL)
+			continue;
+		if (end[0] == 'Z' && end[1] == '\0' && i < 4)
+			utc = true;
+		else if (*end != '\0')
+			continue;
+		tm.tm_isdst = -1;
+		if ((t = utc ? timegm(&tm) : mktime(&tm)) == (time_t)-1)
+			return -ERANGE;
+		*out = (int64_t)t * 1000;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+static struct config *
+load_config(const char *path)
+{
+	struct config *c;
+	char *errors = NULL;
+
+	if ((c = config_load(path, &errors)) == NULL) {
+		fprintf(stderr, "%s", errors ? errors : "coldgatectl: cannot load the configuration\n");
+		if (errors != NULL && errors[0] != '\0' && errors[strlen(errors) - 1] != '\n')
+			fputc('\n', stderr);
+		free(errors);
+		exit(EXIT_USAGE);
+	}
+	return c;
+}
+
+static struct store *
+open_store(const struct config *c)
+{
+	struct store_opts o = {
+		.path = c->storage.path,
+		.sync_full = c->storage.sync == STORE_SYNC_FULL,
+		.max_size_mb = c->storage.max_size_mb,
+		.retain_days = c->storage.retain_days,
+	};
+	struct store *s;
+	int err;
+
+	if ((err = store_open(&s, &o, true)) < 0) {
+		fprintf(stderr, "coldgatectl: cannot open the store %s: %s\n", o.path,
+		    err == -EBADMSG ? "not a coldgate store, or corrupt" :
+		    err == -EPROTO ? "unsupported schema version" : strerror(-err));
+		exit(EXIT_STORE);
+	}
+	return s;
+}
+
+static int
+finish_output(void)
+{
+	if (fflush(stdout) == EOF || ferror(stdout)) {
+		fprintf(stderr, "coldgatectl: writing the output: %s\n", strerror(errno));
+		return EXIT_STORE;
+	}
+	return 0;
+}
+
+/* ---- status ---- */
+
+/*
+ * The daemon leaves "connected", "disconnected" or "stopped", possibly
+ * followed by " since <epoch ms>"; show that time readably.
+ */
+static void
+describe_mqtt(const char *state, int64_t now, char *buf, size_t len)
+{
+	const char *since = strstr(state, " since ");
+	char when[40], ago[40], *end;
+	long long ms;
+
+	if (since != NULL) {
+		errno = 0;
+		ms = strtoll(since + 7, &end, 10);
+		if (errno == 0 && *end == '\0' && end != since + 7) {
+			snprintf(buf, len, "%.*s since %s (%s)", (int)(since - state), state,
+			    iso_time(ms, when, sizeof(when)), age(now - ms, ago, sizeof(ago)));
+			return;
+		}
+	}
+	snprintf(buf, len, "%s", state);
+}
+
+static int
+cmd_status(const struct config *c, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct store_stats st;
+	struct store *s;
+	struct jbuf jb = { 0 };
+	char mqtt[128], mqttdesc[256], a[64], b[64], when[40];
+	bool json = false, have_mqtt;
+	int64_t now = now_ms();
+	int ch, err;
+
+	optind = 0;
+	while ((ch = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'j':
+			json = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "coldgatectl: status: unexpected argument '%s'\n", argv[optind]);
+		return EXIT_USAGE;
+	}
+
+	s = open_store(c);
+	if ((err = store_stats(s, &st)) < 0) {
+		fprintf(stderr, "coldgatectl: reading the store %s: %s\n", c->storage.path,
+		    strerror(-err));
+		store_close(s);
+		return EXIT_STORE;
+	}
+	err = store_get_state(s, "mqtt", mqtt, sizeof(mqtt));
+	have_mqtt = err == 0;
+	store_close(s);
+	if (err < 0 && err != -ENOENT) {
+		fprintf(stderr, "coldgatectl: reading the store %s: %s\n", c->storage.path,
+		    strerror(-err));
+		return EXIT_STORE;
+	}
+
+	if (json) {
+		jb_begin(&jb, '{');
+		jb_str(&jb, "gateway", c->gateway.id);
+		jb_str(&jb, "store", c->storage.path);
+		jb_int(&jb, "file_bytes", st.file_bytes);
+		jb_int(&jb, "used_bytes", st.used_bytes);
+		jb_int(&jb, "max_bytes", (int64_t)c->storage.max_size_mb << 20);
+		jb_int(&jb, "last_seq", st.last_seq);
+		jb_int(&jb, "pending", st.pending);
+		/* json.h has no null; a non-finite number prints as one. */
+		jb_key(&jb, "oldest_pending_ms");
+		if (st.pending > 0)
+			jb_vint(&jb, st.oldest_pending_ms);
+		else
+			jb_vnum(&jb, NAN);
+		jb_int(&jb, "readings", st.readings);
+		jb_key(&jb, "mqtt");
+		if (have_mqtt)
+			jb_vstr(&jb, mqtt);
+		else
+			jb_vnum(&jb, NAN);
+		jb_end(&jb, '}');
+		if (jb_text(&jb) == NULL) {
+			fprintf(stderr, "coldgatectl: out of memory\n");
+			return EXIT_STORE;
+		}
+		printf("%s\n", jb_text(&jb));
+		jb_free(&jb);
+		return finish_output();
+	}
+
+	printf("gateway:        %s\n", c->gateway.id);
+	printf("store:          %s\n", c->storage.path);
+	printf("size:           %s on disk (with WAL), %s in use of %d MiB\n",
+	    mib(st.file_bytes, a, sizeof(a)), mib(st.used_bytes, b, sizeof(b)),
+	    c->storage.max_size_mb);
+	printf("last seq:       %" PRId64 "\n", st.last_seq);
+	if (st.pending > 0)
+		printf("outbox:         %" PRId64 " pending, oldest from %s (%s)\n", st.pending,
+		    iso_time(st.oldest_pending_ms, when, sizeof(when)),
+		    age(now - st.oldest_pending_ms, a, sizeof(a)));
+	else
+		printf("outbox:         0 pending\n");
+	printf("readings kept:  %" PRId64 "\n", st.readings);
+	if (have_mqtt)
+		describe_mqtt(mqtt, now, mqttdesc, sizeof(mqttdesc));
+	printf("mqtt:           %s\n", have_mqtt ? mqttdesc :
+	    "unknown (no coldgated has recorded it yet)");
+	return finish_output();
+}
+
+/* ---- readings ---- */
+
+struct out {
+	bool		 json;
+	bool		 started;	/* the CSV header or '[' is out */
+	int64_t		 n;
+	struct jbuf	 jb;
+};
+
+/* Only once the store has answered, so an error leaves stdout empty. */
+static void
+print_start(struct out *o)
+{
+	if (o->started)
+		return;
+	o->started = true;
+	if (o->json)
+		printf("[");
+	else
+		printf("ts,time,sensor,zone,quantity,unit,value\n");
+}
+
+static int
+print_reading(const char *sensor, const char *zone, int quantity, double value, int64_t ts,
+    int flags, void *arg)
+{
+	struct out *o = arg;
+	char when[40];
+
+	print_start(o);
+	iso_time(ts, when, sizeof(when));
+	if (!o->json) {
+		printf("%" PRId64 ",%s,%s,%s,%s,%s,%.15g\n", ts, when, sensor, zone,
+		    quantity_name(quantity), quantity_unit(quantity), value);
+	} else {
+		jb_reset(&o->jb);
+		jb_begin(&o->jb, '{');
+		jb_int(&o->jb, "ts", ts);
+		jb_str(&o->jb, "time", when);
+		jb_str(&o->jb, "sensor", sensor);
+		jb_str(&o->jb, "zone", zone);
+		jb_str(&o->jb, "quantity", quantity_name(quantity));
+		jb_str(&o->jb, "unit", quantity_unit(quantity));
+		jb_num(&o->jb, "value", value);
+		if (flags & READING_CLOCK_BAD) {
+			jb_key(&o->jb, "clock_ok");
+			jb_vbool(&o->jb, false);
+		}
+		jb_end(&o->jb, '}');
+		if (jb_text(&o->jb) == NULL)
+			return -1;
+		printf("%s\n  %s", o->n == 0 ? "" : ",", jb_text(&o->jb));
+	}
+	o->n++;
+	return ferror(stdout) ? -1 : 0;
+}
+
+static int
+cmd_readings(const struct config *c, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "sensor", required_argument, NULL, 's' },
+		{ "since", required_argument, NULL, 'f' },
+		{ "until", required_argument, NULL, 'u' },
+		{ "format", required_argument, NULL, 'F' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *sensor = NULL;
+	int64_t since = INT64_MIN, until = INT64_MAX, now = now_ms();
+	struct out o = { 0 };
+	struct store *s;
+	int ch, n;
+
+	optind = 0;
+	while ((ch = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 's':
+			sensor = optarg;
+			if (!config_valid_id(sensor)) {
+				fprintf(stderr, "coldgatectl: --sensor '%s' is not a sensor id "
+				    "([A-Za-z0-9_-], 1 to 64 characters)\n", sensor);
+				return EXIT_USAGE;
+			}
+			break;
+		case 'f':
+		case 'u':
+			if (parse_time(optarg, now, ch == 'f' ? &since : &until) < 0) {
+				fprintf(stderr, "coldgatectl: --%s '%s' is not a time: use epoch "
+				    "seconds, 2026-11-29, 2026-11-29T10:00[:SS] (local time), or "
+				    "-30s, -30m, -2h, -7d\n", ch == 'f' ? "since" : "until", optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case 'F':
+			if (strcmp(optarg, "csv") == 0)
+				o.json = false;
+			else if (strcmp(optarg, "json") == 0)
+				o.json = true;
+			else {
+				fprintf(stderr, "coldgatectl: --format '%s': use csv or json\n",
+				    optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "coldgatectl: readings: unexpected argument '%s'\n", argv[optind]);
+		return EXIT_USAGE;
+	}
+	if (since >= until) {
+		fprintf(stderr, "coldgatectl: --since must be before --until\n");
+		return EXIT_USAGE;
+	}
+
+	s = open_store(c);
+	n = store_readings(s, sensor, since, until, print_reading, &o);
+	store_close(s);
+	jb_free(&o.jb);
+	if (n == -ENOENT) {
+		/* Configured but never read yet is an empty answer, not an error. */
+		if (config_sensor_index(c, sensor) < 0) {
+			fprintf(stderr, "coldgatectl: no sensor '%s' in the store or in %s\n",
+			    sensor, c->path);
+			return EXIT_USAGE;
+		}
+		n = 0;
+	}
+	if (n < 0 && !ferror(stdout)) {
+		fprintf(stderr, "coldgatectl: reading the store %s: %s\n", c->storage.path,
+		    strerror(-n));
+		return EXIT_STORE;
+	}
+	print_start(&o);
+	if (o.json)
+		printf("%s]\n", o.n > 0 ? "\n" : "");
+	return finish_output();
+}
+
+int
+main(int argc, char *argv[])
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *path = CONFIG_DEFAULT_PATH, *cmd;
+	struct config *c;
+	int ch, rc;
+
+	log_init(0);
+	while ((ch = getopt_long(argc, argv, "+c:h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			path = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("coldgatectl %s\n", COLDGATE_VERSION);
+			return 0;
+		default:
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc < 1) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	cmd = argv[0];
+	for (int i = 0; later_commands[i] != NULL; i++) {
+		if (strcmp(cmd, later_commands[i]) == 0) {
+			fprintf(stderr, "coldgatectl: '%s' is not available in this version\n", cmd);
+			return EXIT_USAGE;
+		}
+	}
+	if (strcmp(cmd, "status") != 0 && strcmp(cmd, "readings") != 0) {
+		fprintf(stderr, "coldgatectl: unknown command '%s'\n", cmd);
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+
+	c = load_config(path);
+	if (strcmp(cmd, "status") == 0)
+		rc = cmd_status(c, argc, argv);
+	else
+		rc = cmd_readings(c, argc, argv);
+	config_free(c);
+	return rc;
+}
