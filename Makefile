@@ -54,13 +54,13 @@ $(B)/coldgatectl: $(B)/obj/daemon/coldgatectl.o $(B)/libcore.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # Each test may ask for linker wraps with a line "// WRAP: sym1 sym2".
-$(B)/tests/%: tests/unit/%.c $(B)/libcore.a $(wildcard tests/*.h)
+$(B)/tests/%: tests/unit/%.c $(B)/libcore.a $(wildcard tests/lib/*.[ch])
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(TEST_CFLAGS) $(LDFLAGS) -o $@ $< $(wildcard tests/lib/*.c) \
 	  $(patsubst %,-Wl$(,)--wrap=%,$(shell sed -n 's|^// WRAP: ||p' $<)) \
 	  $(B)/libcore.a $(LDLIBS) $(TEST_LIBS)
 
-$(B)/tests/%: tests/integration/%.c $(B)/libcore.a $(wildcard tests/*.h tests/lib/*.c)
+$(B)/tests/%: tests/integration/%.c $(B)/libcore.a $(wildcard tests/lib/*.[ch])
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(TEST_CFLAGS) $(LDFLAGS) -o $@ $< $(wildcard tests/lib/*.c) \
 	  $(B)/libcore.a $(LDLIBS) $(TEST_LIBS)

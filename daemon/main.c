@@ -284,9 +284,9 @@ sensors_open(struct daemon *d, const struct config *conf, struct sensor_rt **out
 		rt[i].cfg = sc;
 		rt[i].drv = sensor_driver_find(sc->driver);
 		rt[i].due = now;
-		if ((rt[i].key = store_sensor_key(d->store, sc->id, sc->zone)) < 0 ||
-		    (rc = rt[i].drv->open(conf, sc, &rt[i].state)) < 0) {
-			rc = rt[i].key < 0 ? rt[i].key : rc;
+		if ((rc = rt[i].key = store_sensor_key(d->store, sc->id, sc->zone)) >= 0)
+			rc = rt[i].drv->open(conf, sc, &rt[i].state);
+		if (rc < 0) {
 			log_warnx("sensor %s (%s): cannot open: %s", sc->id, sc->driver, strerror(-rc));
 			rt[i].drv = NULL;
 			for (size_t j = 0; j < i; j++)

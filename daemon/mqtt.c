@@ -189,6 +189,12 @@ mqtt_setup(struct mqtt *m)
 		return -errno;
 	m->mosq = mosq;
 	mosquitto_int_option(mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
+	/*
+	 * A replayed backlog is one small PUBLISH per PUBACK: with Nagle each
+	 * waits for the peer's delayed ACK, which capped a drain at a few
+	 * thousand messages a second.
+	 */
+	mosquitto_int_option(mosq, MOSQ_OPT_TCP_NODELAY, 1);
 	/* Our window is the bound; libmosquitto must not queue behind it. */
 	mosquitto_max_inflight_messages_set(mosq, (unsigned)m->max_inflight);
 	mosquitto_connect_callback_set(mosq, on_connect);
@@ -284,7 +290,7 @@ mqtt_on_readable(struct mqtt *m)
 {
 	if (m->mosq == NULL)
 		return;
-	mqtt_check(m, mosquitto_loop_read(m->mosq, 1), "read");
+	mqtt_check(m, mosquitto_loop_read(m->mosq, m->max_inflight), "read");
 	/* A refused CONNACK leaves the socket open: close it here. */
 	if (m->mosq != NULL && mosquitto_socket(m->mosq) < 0)
 		mqtt_lost(m, "connection closed");

@@ -128,6 +128,7 @@ enum stmt_id {
 	ST_OUTBOX_MAX_SEQ,
 	ST_OUTBOX_FETCH,
 	ST_OUTBOX_DELIVERED,
+	ST_OUTBOX_DELIVERED_RANGE,
 	ST_SENSOR_GET,
 	ST_SENSOR_INSERT,
 	ST_SENSOR_ZONE,
@@ -163,6 +164,8 @@ static const char *const stmt_sql[ST_COUNT] = {
 	    "WHERE delivered IS NULL AND seq > ?1 ORDER BY seq LIMIT ?2",
 	[ST_OUTBOX_DELIVERED] =
 	    "UPDATE outbox SET delivered = ?2 WHERE seq = ?1 AND delivered IS NULL",
+	[ST_OUTBOX_DELIVERED_RANGE] =
+	    "UPDATE outbox SET delivered = ?3 WHERE seq BETWEEN ?1 AND ?2 AND delivered IS NULL",
 	[ST_SENSOR_GET] =
 	    "SELECT key, zone FROM sensors WHERE id = ?1",
 	[ST_SENSOR_INSERT] =
@@ -216,6 +219,19 @@ static const char *const stmt_sql[ST_COUNT] = {
 	    "ORDER BY r.ts, r.rowid",
 };
 
+/*
+ * PUBACKs waiting to be written as delivered marks.  They arrive in seq
+ * order almost always, so a batch becomes a few range UPDATEs instead of
+ * one statement per message: that statement was most of the store's cost
+ * of draining a backlog.
+ */
+#define DELIV_BATCH	256
+
+struct pending_delivered {
+	int64_t		 seq;
+	int64_t		 ms;
+};
+
 struct pending_reading {
 	int64_t		 ts;
 	double		 value;
@@ -238,10 +254,16 @@ struct store {
 	struct pending_reading *rbuf;
 	size_t		 nrbuf, rbufcap;
 
+	struct pending_delivered deliv[DELIV_BATCH];
+	size_t		 ndeliv;
+	int64_t		 deliv_max;	/* highest seq in deliv */
+
 	int		 failing;	/* commits failed in a row */
 	int64_t		 lost_readings;	/* dropped from rbuf while failing */
 	bool		 cap_stuck;	/* over the cap with nothing droppable */
 };
+
+static int store_flush_delivered(struct store *);
 
 static int
 sqlite_errno(sqlite3 *db, int rc)
@@ -431,10 +453,11 @@ store_commit(struct store *s)
 
 	if (s == NULL || s->ro)
 		return 0;
-	if (s->nrbuf == 0 && !store_txn_open(s))
+	if (s->nrbuf == 0 && s->ndeliv == 0 && !store_txn_open(s))
 		return 0;
 	if ((err = store_begin(s)) < 0 ||
 	    (err = store_flush_readings(s)) < 0 ||
+	    (err = store_flush_delivered(s)) < 0 ||
 	    (err = store_commit_txn(s)) < 0) {
 		store_commit_failed(s);
 		return err;
@@ -498,7 +521,8 @@ store_outbox_push(struct store *s, enum msg_kind kind, const char *topic,
 
 	if (s->ro)
 		return -EROFS;
-	if ((err = store_begin(s)) < 0 || (err = store_flush_readings(s)) < 0)
+	if ((err = store_begin(s)) < 0 || (err = store_flush_readings(s)) < 0 ||
+	    (err = store_flush_delivered(s)) < 0)
 		goto fail;
 	if ((st = store_stmt(s, ST_OUTBOX_INSERT, &err)) == NULL)
 		goto fail;
@@ -540,6 +564,9 @@ store_outbox_fetch(struct store *s, int64_t after, int limit,
 		return 0;
 	if (s->fetching)
 		return -EBUSY;	/* cb called us again: the statement is in use */
+	/* A replay from an older cursor must not resend what was just acknowledged. */
+	if (after < s->deliv_max && (err = store_flush_delivered(s)) < 0)
+		return err;
 	if ((st = store_stmt(s, ST_OUTBOX_FETCH, &err)) == NULL)
 		return err;
 	sqlite3_bind_int64(st, 1, after);
@@ -571,22 +598,70 @@ store_outbox_fetch(struct store *s, int64_t after, int limit,
 	return err < 0 ? err : n;
 }
 
-/* Returns 1 if the message was pending and is now delivered, else 0. */
+static int
+deliv_cmp(const void *a, const void *b)
+{
+	const struct pending_delivered *x = a, *y = b;
+
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* Write the buffered delivered marks into the open transaction. */
+static int
+store_flush_delivered(struct store *s)
+{
+	sqlite3_stmt *st;
+	size_t i, j;
+	int err = 0;
+
+	if (s->ndeliv == 0)
+		return 0;
+	if ((err = store_begin(s)) < 0 ||
+	    (st = store_stmt(s, ST_OUTBOX_DELIVERED_RANGE, &err)) == NULL)
+		return err;
+	qsort(s->deliv, s->ndeliv, sizeof(s->deliv[0]), deliv_cmp);
+	for (i = 0; i < s->ndeliv && err >= 0; i = j) {
+		int64_t ms = s->deliv[i].ms;
+
+		for (j = i + 1; j < s->ndeliv && s->deliv[j].seq <= s->deliv[j - 1].seq + 1; j++)
+			if (s->deliv[j].ms > ms)
+				ms = s->deliv[j].ms;
+		sqlite3_bind_int64(st, 1, s->deliv[i].seq);
+		sqlite3_bind_int64(st, 2, s->deliv[j - 1].seq);
+		sqlite3_bind_int64(st, 3, ms);
+		err = store_run(s, st, "mark delivered");
+	}
+	/* Marks lost with a failed transaction only mean a message is sent again. */
+	s->ndeliv = 0;
+	s->deliv_max = 0;
+	return err < 0 ? err : 0;
+}
+
+/*
+ * Returns 1 if the message is taken as delivered, 0 if it is unknown or
+ * was already marked (a second PUBACK).  The mark joins the open
+ * transaction with the next batch.
+ */
 int
 store_outbox_delivered(struct store *s, int64_t seq, int64_t now_ms)
 {
-	sqlite3_stmt *st;
-	int err = 0;
-
 	if (s->ro)
 		return -EROFS;
-	if ((err = store_begin(s)) < 0)
-		return err;
-	if ((st = store_stmt(s, ST_OUTBOX_DELIVERED, &err)) == NULL)
-		return err;
-	sqlite3_bind_int64(st, 1, seq);
-	sqlite3_bind_int64(st, 2, now_ms);
-	return store_run(s, st, "mark delivered");
+	if (seq <= 0 || seq > s->last_seq)
+		return 0;
+	for (size_t i = s->ndeliv; i-- > 0;)
+		if (s->deliv[i].seq == seq)
+			return 0;
+	if (s->ndeliv == DELIV_BATCH) {
+		int err = store_flush_delivered(s);
+
+		if (err < 0)
+			return err;
+	}
+	s->deliv[s->ndeliv++] = (struct pending_delivered){ seq, now_ms };
+	if (seq > s->deliv_max)
+		s->deliv_max = seq;
+	return 1;
 }
 
 int
@@ -688,7 +763,7 @@ store_prune(struct store *s, int64_t now_ms, struct store_drops *drops)
 		return -EROFS;
 	if (drops == NULL)
 		drops = &ignored;
-	if ((err = store_begin(s)) < 0)
+	if ((err = store_begin(s)) < 0 || (err = store_flush_delivered(s)) < 0)
 		return err;
 
 	if (s->retain_days > 0) {
@@ -765,6 +840,8 @@ store_stats(struct store *s, struct store_stats *out)
 	int err;
 
 	memset(out, 0, sizeof(*out));
+	if (!s->ro && (err = store_flush_delivered(s)) < 0)
+		return err;
 	/* One read transaction, so the figures agree with one another. */
 	if (!store_txn_open(s)) {
 		if ((err = store_exec(s, "BEGIN", "begin read")) < 0)

@@ -610,6 +610,50 @@ test_seq_survives_reopen_and_pruning_everything(void **state)
 	store_close(s);
 }
 
+/*
+ * PUBACKs are batched into range updates: out-of-order and repeated acks,
+ * gaps between ranges, and a replay from the start before the batch is
+ * committed must all come out exactly as if each were marked at once.
+ */
+static void
+test_delivered_marks_batch_into_ranges(void **state)
+{
+	struct fx *f = *state;
+	struct store *s = open_rw(f), *r;
+	static const int64_t acked[] = { 4, 2, 1, 3, 10, 6, 9, 8, 12, 11 };
+	struct mcollect c;
+	struct store_stats st;
+
+	for (int i = 0; i < 12; i++)
+		push(s, MSG_TELEMETRY, T0 + i, 100);
+	for (size_t i = 0; i < sizeof(acked) / sizeof(acked[0]); i++)
+		assert_int_equal(store_outbox_delivered(s, acked[i], T0 + 100 + (int64_t)i), 1);
+	assert_int_equal(store_outbox_delivered(s, 9, T0 + 200), 0);
+
+	/* A reconnect replays from seq 0 before any commit: only 5 and 7 are due. */
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(store_outbox_fetch(s, 0, 20, mcollect_cb, &c), 2);
+	assert_int_equal(c.seq[0], 5);
+	assert_int_equal(c.seq[1], 7);
+	assert_int_equal(store_commit(s), 0);
+
+	/* And a second reader sees the same once it is committed. */
+	r = open_ro(f);
+	assert_int_equal(store_stats(r, &st), 0);
+	assert_int_equal(st.pending, 2);
+	assert_int_equal(st.oldest_pending_ms, T0 + 4);
+	store_close(r);
+
+	/* More PUBACKs than one batch holds. */
+	for (int i = 0; i < 600; i++)
+		push(s, MSG_TELEMETRY, T0 + 1000 + i, 50);
+	for (int64_t seq = 13; seq <= 612; seq++)
+		assert_int_equal(store_outbox_delivered(s, seq, T0 + 5000), 1);
+	assert_int_equal(store_stats(s, &st), 0);
+	assert_int_equal(st.pending, 2);
+	store_close(s);
+}
+
 static void
 test_fetch_gives_undelivered_in_seq_order(void **state)
 {
@@ -991,6 +1035,7 @@ main(void)
 		T(test_outbox_seq_counts_from_one),
 		T(test_seq_survives_reopen_and_pruning_everything),
 		T(test_fetch_gives_undelivered_in_seq_order),
+		T(test_delivered_marks_batch_into_ranges),
 		T(test_state_values_reach_readers_after_commit),
 		T(test_retention_prunes_old_rows_in_batches),
 		T(test_size_cap_drops_in_spec_order_and_keeps_alarms),
