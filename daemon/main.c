@@ -78,6 +78,9 @@ struct daemon {
 	bool		 pump;			/* PUBACKs came in: refill the window */
 	int		 backoff;		/* seconds before the next connect attempt */
 	int64_t		 next_connect;		/* monotonic ms */
+	int64_t		 connected_at;		/* monotonic ms of the last CONNACK */
+	int64_t		 acked;			/* PUBACKs on this connection */
+	bool		 caught_up;		/* the outbox has been empty on this connection */
 	int		 status_mid;		/* the offline goodbye we wait for at stop */
 	bool		 status_acked;
 
@@ -162,6 +165,13 @@ outbox_pump(struct daemon *d)
 
 		if (n <= 0 || mqtt_state(d->mqtt) != MQTT_CONNECTED)
 			break;
+	}
+	if (!d->caught_up && d->ninflight == 0 && mqtt_state(d->mqtt) == MQTT_CONNECTED) {
+		d->caught_up = true;
+		if (d->acked > 0)
+			log_info("mqtt: outbox caught up: %lld messages delivered in %.3f s",
+			    (long long)d->acked,
+			    (double)(now_ms(CLOCK_MONOTONIC) - d->connected_at) / 1000.0);
 	}
 }
 
@@ -381,6 +391,9 @@ on_connected(void *arg)
 	d->backoff = d->conf->mqtt.reconnect_min;
 	d->cursor = 0;
 	d->ninflight = 0;
+	d->connected_at = now_ms(CLOCK_MONOTONIC);
+	d->acked = 0;
+	d->caught_up = false;
 	status_payload(d, "online", &b);
 	if (jb_text(&b) != NULL)
 		mqtt_publish(d->mqtt, d->t_status, b.p, b.len, 1, true, &mid);
@@ -416,6 +429,7 @@ on_puback(void *arg, int mid)
 			continue;
 		store_outbox_delivered(d->store, d->inflight[i].seq, now_ms(CLOCK_REALTIME));
 		d->inflight[i] = d->inflight[--d->ninflight];
+		d->acked++;
 		d->pump = true;
 		return;
 	}
