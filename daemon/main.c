@@ -36,6 +36,8 @@
 /* Consecutive failed reads before a sensor_fault event. */
 #define FAULT_AFTER		3
 #define TOPIC_MAX		256
+/* Store pruning batches per housekeeping tick (each at most 1000 rows). */
+#define PRUNE_BATCHES		20
 
 enum { FD_SIGNAL, FD_SENSORS, FD_COMMIT, FD_WINDOW, FD_TICK, FD_WATCHDOG, FD_MQTT, FD_COUNT };
 
@@ -84,7 +86,8 @@ struct daemon {
 	int		 status_mid;		/* the offline goodbye we wait for at stop */
 	bool		 status_acked;
 
-	int64_t		 next_prune;		/* monotonic ms */
+	struct store_drops drops;		/* dropped for the cap, not yet reported */
+	int64_t		 next_overflow_event;	/* monotonic ms */
 	bool		 running;
 	int		 exit_code;
 };
@@ -627,23 +630,29 @@ tick(struct daemon *d)
 
 	mqtt_tick(d->mqtt);
 	mqtt_try_connect(d);
-	if (mono >= d->next_prune) {
-		struct store_drops drops = { 0 };
-		int n = store_prune(d->store, now_ms(CLOCK_REALTIME), &drops);
-
-		/* Keep at it while there is work; otherwise look again in ten seconds. */
-		d->next_prune = mono + (n > 0 ? 0 : 10000);
-		if (drops.readings + drops.delivered + drops.undelivered > 0) {
-			log_warnx("store above storage.max_size_mb: dropped %lld readings, "
-			    "%lld delivered and %lld undelivered messages",
-			    (long long)drops.readings, (long long)drops.delivered,
-			    (long long)drops.undelivered);
-			event_begin(d, "buffer_overflow");
-			jb_int(&d->jb, "dropped_readings", drops.readings);
-			jb_int(&d->jb, "dropped_delivered", drops.delivered);
-			jb_int(&d->jb, "dropped_undelivered", drops.undelivered);
-			event_end(d);
-		}
+	/*
+	 * Retention and the size cap, every second: small batches keep each
+	 * step short, and up to PRUNE_BATCHES of them keep up with the
+	 * fastest sensors we allow, so the store never runs far past its cap.
+	 */
+	for (int i = 0; i < PRUNE_BATCHES; i++)
+		if (store_prune(d->store, now_ms(CLOCK_REALTIME), &d->drops) <= 0)
+			break;
+	/* Drops are reported as they start, then at most once a minute. */
+	if (d->drops.readings + d->drops.delivered + d->drops.undelivered > 0 &&
+	    mono >= d->next_overflow_event) {
+		log_warnx("store above storage.max_size_mb: dropped %lld readings, "
+		    "%lld delivered and %lld undelivered messages",
+		    (long long)d->drops.readings, (long long)d->drops.delivered,
+		    (long long)d->drops.undelivered);
+		event_begin(d, "buffer_overflow");
+		jb_int(&d->jb, "dropped_readings", d->drops.readings);
+		jb_int(&d->jb, "dropped_delivered", d->drops.delivered);
+		jb_int(&d->jb, "dropped_undelivered", d->drops.undelivered);
+		jb_int(&d->jb, "max_size_mb", d->conf->storage.max_size_mb);
+		event_end(d);
+		memset(&d->drops, 0, sizeof(d->drops));
+		d->next_overflow_event = mono + 60000;
 	}
 }
 

@@ -549,14 +549,14 @@ broker_try(struct harness_broker *b)
 	}
 	fprintf(f, "# written by the coldgate test harness\n"
 	    "listener %d 127.0.0.1\n"
-	    "allow_anonymous true\n"
+	    "allow_anonymous %s\n"
 	    "persistence true\n"
 	    "persistence_location %s/\n"
 	    "persistence_file mosquitto.db\n"
 	    "log_dest stderr\n"
 	    "log_type error\nlog_type warning\nlog_type notice\nlog_type information\n"
 	    "connection_messages true\n"
-	    "log_timestamp_format %%H:%%M:%%S\n", b->port, b->dir);
+	    "log_timestamp_format %%H:%%M:%%S\n", b->port, b->refuse ? "false" : "true", b->dir);
 	/* As root mosquitto would switch to user "mosquitto", who cannot write
 	 * the persistence file into our temp dir. */
 	if (geteuid() == 0)

@@ -74,6 +74,7 @@ struct harness_broker {
 	char		*conf;
 	char		*log;
 	char		*dir;		/* persistence lives here */
+	bool		 refuse;	/* refuse every client's CONNECT (not authorised) */
 };
 
 struct harness_proc {
