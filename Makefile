@@ -36,7 +36,7 @@ INTEG_BIN = $(INTEG_SRC:tests/integration/%.c=$(B)/tests/%)
 TEST_LIBS = $(shell pkg-config --libs cmocka json-c)
 TEST_CFLAGS = $(shell pkg-config --cflags cmocka json-c) -Itests
 
-.PHONY: all check unit integration demo install clean bench
+.PHONY: all check unit integration valgrind demo install clean bench
 all: $(B)/coldgated $(B)/coldgatectl
 
 $(B)/obj/%.o: %.c $(wildcard daemon/*.h sensors/*.h)
@@ -75,6 +75,13 @@ integration: all $(INTEG_BIN)
 	  COLDGATE_TOP=$(CURDIR) COLDGATED=$(CURDIR)/$(B)/coldgated COLDGATECTL=$(CURDIR)/$(B)/coldgatectl $$t; done
 
 check: all unit integration
+
+# The daemon's main paths under valgrind (slow: not part of check).
+VALGRIND_TESTS = test_telemetry test_outage test_crash test_reload test_overflow
+valgrind: all $(INTEG_BIN)
+	@set -e; for t in $(VALGRIND_TESTS); do echo "== $$t under valgrind"; \
+	  COLDGATE_TOP=$(CURDIR) COLDGATED=$(CURDIR)/scripts/valgrind-coldgated \
+	  COLDGATECTL=$(CURDIR)/$(B)/coldgatectl $(B)/tests/$$t; done
 
 demo: all
 	scripts/run-demo $(B)/coldgated
