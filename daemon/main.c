@@ -198,16 +198,37 @@ event_end(struct daemon *d)
 	outbox_queue(d, MSG_EVENT, d->t_event, false);
 }
 
+/*
+ * The retained status.  Online also carries the site and the zones with
+ * their names (SPEC §3: names pass through to payloads), so a dashboard
+ * learns what "house-1" is called from the one message it reads first.
+ */
 static void
 status_payload(struct daemon *d, const char *state, struct jbuf *b)
 {
+	const struct config *c = d->conf;
+
 	jb_reset(b);
 	jb_begin(b, '{');
 	jb_str(b, "state", state);
 	jb_str(b, "version", COLDGATE_VERSION);
 	jb_int(b, "ts", now_ms(CLOCK_REALTIME));
+	if (strcmp(state, "online") == 0) {
+		if (c->gateway.site != NULL)
+			jb_str(b, "site", c->gateway.site);
+		jb_key(b, "zones");
+		jb_begin(b, '[');
+		for (size_t i = 0; i < c->nzones; i++) {
+			jb_begin(b, '{');
+			jb_str(b, "id", c->zones[i].id);
+			jb_str(b, "name", c->zones[i].name);
+			if (c->zones[i].profile != NULL)
+				jb_str(b, "profile", c->zones[i].profile);
+			jb_end(b, '}');
+		}
+		jb_end(b, ']');
+	}
 	jb_end(b, '}');
-	(void)d;
 }
 
 static void
@@ -383,12 +404,23 @@ sensors_run(struct daemon *d)
 
 /* ---- MQTT callbacks ---- */
 
+/* Retained, outside the outbox: it describes now, so an old one is worth nothing. */
+static void
+status_online(struct daemon *d)
+{
+	struct jbuf b = { 0 };
+	int mid;
+
+	status_payload(d, "online", &b);
+	if (jb_text(&b) != NULL)
+		mqtt_publish(d->mqtt, d->t_status, b.p, b.len, 1, true, &mid);
+	jb_free(&b);
+}
+
 static void
 on_connected(void *arg)
 {
 	struct daemon *d = arg;
-	struct jbuf b = { 0 };
-	int mid;
 
 	log_info("mqtt: connected to %s:%d", d->conf->mqtt.host, d->conf->mqtt.port);
 	d->backoff = d->conf->mqtt.reconnect_min;
@@ -397,10 +429,7 @@ on_connected(void *arg)
 	d->connected_at = now_ms(CLOCK_MONOTONIC);
 	d->acked = 0;
 	d->caught_up = false;
-	status_payload(d, "online", &b);
-	if (jb_text(&b) != NULL)
-		mqtt_publish(d->mqtt, d->t_status, b.p, b.len, 1, true, &mid);
-	jb_free(&b);
+	status_online(d);
 	store_set_state(d->store, "mqtt", "connected");
 	d->pump = true;
 }
@@ -606,6 +635,8 @@ reload(struct daemon *d)
 	timer_set(d->fd[FD_WINDOW], agg_end(&d->agg), 0, true);
 	timer_set(d->fd[FD_SENSORS], now_ms(CLOCK_MONOTONIC), 0, true);
 	free(map);
+	/* Zone names or the site may have changed: say so (no-op while disconnected). */
+	status_online(d);
 	log_info("reloaded: %zu zones, %zu sensors", n->nzones, n->nsensors);
 	return;
 

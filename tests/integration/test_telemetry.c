@@ -206,8 +206,9 @@ test_telemetry_windows_follow_spec(void **state)
 		fail_msg("a new subscriber got no retained status");
 	m = harness_sub_get(late, (size_t)i);
 	{
-		static const char *const keys[] = { "state", "version", "ts", NULL };
+		static const char *const keys[] = { "state", "version", "ts", "site", "zones", NULL };
 		const char *version = harness_json_str(m->json, "version");
+		json_object *zones = harness_json_get(m->json, "zones"), *z0;
 		int64_t ts;
 		char bad[64];
 
@@ -219,6 +220,19 @@ test_telemetry_windows_follow_spec(void **state)
 			fail_msg("status has an undocumented key \"%s\": %s", bad, m->payload);
 		if (version == NULL || *version == '\0')
 			fail_msg("status lacks a version: %s", m->payload);
+		/* Zone names pass through intact, Chinese included (SPEC §3). */
+		if (zones == NULL || !json_object_is_type(zones, json_type_array) ||
+		    json_object_array_length(zones) != 2)
+			fail_msg("online status lacks the two zones: %s", m->payload);
+		z0 = json_object_array_get_idx(zones, 0);
+		if (harness_json_str(z0, "id") == NULL ||
+		    strcmp(harness_json_str(z0, "id"), "house-1") != 0 ||
+		    harness_json_str(z0, "name") == NULL ||
+		    strcmp(harness_json_str(z0, "name"), "香菇出菇房 1") != 0)
+			fail_msg("zone house-1 and its name did not pass through: %s", m->payload);
+		if (harness_json_str(m->json, "site") == NULL ||
+		    strcmp(harness_json_str(m->json, "site"), "integration test") != 0)
+			fail_msg("online status lacks the site: %s", m->payload);
 		if (!harness_json_int(m->json, "ts", &ts))
 			fail_msg("status ts is not an integer: %s", m->payload);
 		/* Epoch milliseconds, not seconds or microseconds. */
