@@ -87,6 +87,7 @@ struct daemon {
 	bool		 status_acked;
 
 	struct store_drops drops;		/* dropped for the cap, not yet reported */
+	int64_t		 clock_offset;		/* wall minus monotonic ms, to measure steps */
 	int64_t		 next_overflow_event;	/* monotonic ms */
 	bool		 running;
 	int		 exit_code;
@@ -122,6 +123,23 @@ timer_drain(int fd)
 	uint64_t n;
 
 	(void)!read(fd, &n, sizeof(n));
+}
+
+/*
+ * The window timer runs on the wall clock, so windows line up across the
+ * park; CANCEL_ON_SET wakes us when someone steps that clock (NTP at boot
+ * on a Pi without an RTC), since an absolute expiry set before a step
+ * backwards would otherwise not come for hours.
+ */
+static void
+window_timer_set(struct daemon *d)
+{
+	int64_t t = agg_end(&d->agg);
+	struct itimerspec it = { .it_value = { t / 1000, (t % 1000) * 1000000 } };
+
+	if (timerfd_settime(d->fd[FD_WINDOW], TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET, &it,
+	    NULL) < 0)
+		log_warn("timerfd_settime (window)");
 }
 
 /* ---- the outbox ---- */
@@ -286,7 +304,7 @@ window_roll(struct daemon *d, int64_t now)
 		return;
 	telemetry_publish(d);
 	agg_next(&d->agg, now);
-	timer_set(d->fd[FD_WINDOW], agg_end(&d->agg), 0, true);
+	window_timer_set(d);
 }
 
 /* ---- sensors ---- */
@@ -632,7 +650,7 @@ reload(struct daemon *d)
 	d->conf = n;
 	timer_set(d->fd[FD_COMMIT], n->storage.commit_interval_ms, n->storage.commit_interval_ms,
 	    false);
-	timer_set(d->fd[FD_WINDOW], agg_end(&d->agg), 0, true);
+	window_timer_set(d);
 	timer_set(d->fd[FD_SENSORS], now_ms(CLOCK_MONOTONIC), 0, true);
 	free(map);
 	/* Zone names or the site may have changed: say so (no-op while disconnected). */
@@ -687,6 +705,40 @@ tick(struct daemon *d)
 	}
 }
 
+/* Wall clock minus monotonic clock: changes only when the wall clock is stepped. */
+static int64_t
+clock_offset(void)
+{
+	return now_ms(CLOCK_REALTIME) - now_ms(CLOCK_MONOTONIC);
+}
+
+static void
+on_window_timer(struct daemon *d)
+{
+	uint64_t n;
+	int64_t now, step;
+
+	if (read(d->fd[FD_WINDOW], &n, sizeof(n)) >= 0 || errno != ECANCELED) {
+		window_roll(d, now_ms(CLOCK_REALTIME));
+		return;
+	}
+	/* The wall clock was stepped. */
+	now = now_ms(CLOCK_REALTIME);
+	step = clock_offset() - d->clock_offset;
+	d->clock_offset += step;
+	log_info("the system clock was stepped by %+.3f s", (double)step / 1000.0);
+	event_begin(d, "clock_sync");
+	jb_int(&d->jb, "step_ms", step);
+	event_end(d);
+	if (now < d->agg.start_ms) {
+		/* Back before the running window: close it as measured, start anew. */
+		telemetry_publish(d);
+		agg_next(&d->agg, now);
+	}
+	window_roll(d, now);
+	window_timer_set(d);
+}
+
 static void
 on_signal(struct daemon *d)
 {
@@ -732,8 +784,7 @@ loop_once(struct daemon *d, int timeout_ms)
 			store_commit(d->store);
 			break;
 		case FD_WINDOW:
-			timer_drain(d->fd[id]);
-			window_roll(d, now_ms(CLOCK_REALTIME));
+			on_window_timer(d);
 			break;
 		case FD_TICK:
 			timer_drain(d->fd[id]);
@@ -840,6 +891,7 @@ run(struct config *conf)
 	for (int i = 0; i < FD_COUNT; i++)
 		d.fd[i] = -1;
 	d.started_mono = now_ms(CLOCK_MONOTONIC);
+	d.clock_offset = clock_offset();
 	if (ensure_state_dir(conf->gateway.state_dir) < 0) {
 		d.exit_code = 1;
 		goto out;
@@ -870,7 +922,7 @@ run(struct config *conf)
 	timer_set(d.fd[FD_SENSORS], now_ms(CLOCK_MONOTONIC), 0, true);
 	timer_set(d.fd[FD_COMMIT], conf->storage.commit_interval_ms,
 	    conf->storage.commit_interval_ms, false);
-	timer_set(d.fd[FD_WINDOW], agg_end(&d.agg), 0, true);
+	window_timer_set(&d);
 	timer_set(d.fd[FD_TICK], 1000, 1000, false);
 	if ((wd = notify_watchdog_usec()) > 0)
 		timer_set(d.fd[FD_WATCHDOG], (int64_t)(wd / 2000), (int64_t)(wd / 2000), false);

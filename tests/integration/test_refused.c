@@ -81,13 +81,50 @@ test_refused_connection_keeps_every_window(void **state)
 	harness_pass(h);
 }
 
+/* A broker that is not there when the daemon starts: it starts anyway, and
+ * once the broker comes every window since the start arrives, from seq 1. */
+static void
+test_absent_broker_at_start_loses_nothing(void **state)
+{
+	struct harness *h = *state;
+	struct harness_sub *sub;
+	int64_t up_at;
+	char why[1024], *cfg;
+
+	sub = harness_sub_start(h, "coldgate/#", true);
+	assert_non_null(sub);
+	harness_broker_stop(h);
+
+	cfg = harness_write_config(h, "coldgate.cfg", cfg_text);
+	assert_int_equal(harness_daemon_start(h, cfg, NULL), 0);
+	harness_sleep(4.0);
+	if (!harness_daemon_running(h))
+		fail_msg("coldgated exited without a broker");
+	up_at = harness_wall_ms();
+	assert_int_equal(harness_broker_start(h), 0);
+	if (harness_sub_wait(sub, 0, "telemetry", harness_match_start_from, &up_at,
+	    HARNESS_TIMEOUT) < 0)
+		fail_msg("no telemetry after the broker appeared");
+	if (!harness_check_seqs(sub, 0, 1, why, sizeof(why)))
+		fail_msg("seq after a late broker: %s", why);
+	if (harness_sub_max_seq(sub) < 4)
+		fail_msg("the windows from before the broker came are missing");
+
+	assert_int_equal(harness_daemon_stop(h), 0);
+	free(cfg);
+	harness_pass(h);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_refused_connection_keeps_every_window,
 		    harness_setup, harness_teardown),
+		cmocka_unit_test_setup_teardown(test_absent_broker_at_start_loses_nothing,
+		    harness_setup, harness_teardown),
 	};
 
-	return cmocka_run_group_tests_name("integration: broker refuses", tests, NULL, NULL);
+	return cmocka_run_group_tests_name("integration: broker refuses or is absent", tests,
+	    NULL, NULL);
 }
