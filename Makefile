@@ -5,7 +5,7 @@
 #   make install    DESTDIR=... PREFIX=/usr
 
 CC       ?= gcc
-PKGS      = libmosquitto sqlite3 libconfig
+PKGS      = libmosquitto sqlite3 libconfig json-c
 PREFIX   ?= /usr
 SYSCONFDIR ?= /etc
 UNITDIR  ?= /lib/systemd/system
