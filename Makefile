@@ -5,7 +5,7 @@
 #   make install    DESTDIR=... PREFIX=/usr
 
 CC       ?= gcc
-PKGS      = libmosquitto sqlite3 libconfig json-c
+PKGS      = libmosquitto sqlite3 libconfig json-c libcrypto
 PREFIX   ?= /usr
 SYSCONFDIR ?= /etc
 UNITDIR  ?= /lib/systemd/system

@@ -63,6 +63,7 @@
  * meets it (-EBADMSG).
  */
 #include "store.h"
+#include "audit.h"
 #include "log.h"
 
 #include <sqlite3.h>
@@ -118,6 +119,18 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
 	"  value) WITHOUT ROWID;"
 	"INSERT INTO meta(key, value) VALUES ('last_seq', 0);"
 	"PRAGMA application_id = 1668246628;",	/* STORE_APP_ID */
+	/* 1 -> 2: alarm instances and the audit trail. */
+	"CREATE TABLE alarms ("
+	"  id TEXT PRIMARY KEY,"
+	"  state TEXT NOT NULL,"
+	"  updated INTEGER NOT NULL,"
+	"  data BLOB NOT NULL) WITHOUT ROWID;"
+	"CREATE TABLE audit ("
+	"  n INTEGER PRIMARY KEY,"
+	"  ts INTEGER NOT NULL,"
+	"  kind TEXT NOT NULL,"
+	"  detail TEXT NOT NULL,"
+	"  hash BLOB NOT NULL);",
 };
 
 enum stmt_id {
@@ -144,6 +157,11 @@ enum stmt_id {
 	ST_STATE_SET,
 	ST_STATE_GET,
 	ST_READINGS,
+	ST_ALARM_PUT,
+	ST_ALARM_EACH,
+	ST_AUDIT_LAST,
+	ST_AUDIT_APPEND,
+	ST_AUDIT_EACH,
 	ST_COUNT
 };
 
@@ -217,6 +235,16 @@ static const char *const stmt_sql[ST_COUNT] = {
 	    "FROM readings AS r CROSS JOIN sensors AS s ON s.key = r.sensor "
 	    "WHERE r.ts >= ?1 AND r.ts < ?2 AND (?3 IS NULL OR r.sensor = ?3) "
 	    "ORDER BY r.ts, r.rowid",
+	[ST_ALARM_PUT] =
+	    "INSERT OR REPLACE INTO alarms(id, state, updated, data) VALUES (?1, ?2, ?3, ?4)",
+	[ST_ALARM_EACH] =
+	    "SELECT id, state, updated, data FROM alarms ORDER BY id",
+	[ST_AUDIT_LAST] =
+	    "SELECT n, hash FROM audit ORDER BY n DESC LIMIT 1",
+	[ST_AUDIT_APPEND] =
+	    "INSERT INTO audit(n, ts, kind, detail, hash) VALUES (?1, ?2, ?3, ?4, ?5)",
+	[ST_AUDIT_EACH] =
+	    "SELECT n, ts, kind, detail, hash FROM audit WHERE n >= ?1 ORDER BY n",
 };
 
 /*
@@ -1256,4 +1284,140 @@ store_close(struct store *s)
 	free(s->rbuf);
 	free(s->path);
 	free(s);
+}
+
+int
+store_alarm_put(struct store *s, const struct store_alarm *a)
+{
+	sqlite3_stmt *st;
+	int err = 0;
+
+	if (s->ro)
+		return -EROFS;
+	if ((err = store_begin(s)) < 0 || (st = store_stmt(s, ST_ALARM_PUT, &err)) == NULL)
+		return err;
+	sqlite3_bind_text(st, 1, a->id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, a->state, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, a->updated_ms);
+	sqlite3_bind_blob(st, 4, a->data, (int)a->len, SQLITE_STATIC);
+	err = store_run(s, st, "store alarm");
+	sqlite3_clear_bindings(st);
+	return err < 0 ? err : 0;
+}
+
+int
+store_alarm_each(struct store *s, int (*cb)(const struct store_alarm *, void *), void *arg)
+{
+	sqlite3_stmt *st;
+	struct store_alarm a;
+	int rc, err = 0;
+
+	if ((st = store_stmt(s, ST_ALARM_EACH, &err)) == NULL)
+		return err;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		a.id = (const char *)sqlite3_column_text(st, 0);
+		a.state = (const char *)sqlite3_column_text(st, 1);
+		a.updated_ms = sqlite3_column_int64(st, 2);
+		a.data = sqlite3_column_blob(st, 3);
+		a.len = (size_t)sqlite3_column_bytes(st, 3);
+		if (a.id == NULL || a.state == NULL)
+			continue;
+		if (cb(&a, arg) != 0) {
+			rc = SQLITE_DONE;
+			break;
+		}
+	}
+	if (rc != SQLITE_DONE)
+		err = store_err(s, rc, "read alarms");
+	sqlite3_reset(st);
+	return err;
+}
+
+/* The last audit row's number and hash; 0 and zeros for an empty trail. */
+static int
+store_audit_last(struct store *s, int64_t *n, uint8_t hash[AUDIT_HASH_LEN])
+{
+	sqlite3_stmt *st;
+	int rc, err = 0;
+
+	*n = 0;
+	memset(hash, 0, AUDIT_HASH_LEN);
+	if ((st = store_stmt(s, ST_AUDIT_LAST, &err)) == NULL)
+		return err;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*n = sqlite3_column_int64(st, 0);
+		if (sqlite3_column_bytes(st, 1) == AUDIT_HASH_LEN)
+			memcpy(hash, sqlite3_column_blob(st, 1), AUDIT_HASH_LEN);
+	} else if (rc != SQLITE_DONE)
+		err = store_err(s, rc, "read the audit trail");
+	sqlite3_reset(st);
+	return err;
+}
+
+int64_t
+store_audit_append(struct store *s, int64_t ts_ms, const char *kind, const char *detail)
+{
+	uint8_t prev[AUDIT_HASH_LEN], hash[AUDIT_HASH_LEN];
+	sqlite3_stmt *st;
+	int64_t n;
+	int err = 0;
+
+	if (s->ro)
+		return -EROFS;
+	if ((err = store_begin(s)) < 0 || (err = store_audit_last(s, &n, prev)) < 0)
+		return err;
+	n++;
+	if ((err = audit_hash(prev, n, ts_ms, kind, detail, hash)) < 0)
+		return err;
+	if ((st = store_stmt(s, ST_AUDIT_APPEND, &err)) == NULL)
+		return err;
+	sqlite3_bind_int64(st, 1, n);
+	sqlite3_bind_int64(st, 2, ts_ms);
+	sqlite3_bind_text(st, 3, kind, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, detail, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 5, hash, AUDIT_HASH_LEN, SQLITE_STATIC);
+	err = store_run(s, st, "append to the audit trail");
+	sqlite3_clear_bindings(st);
+	if (err < 0)
+		return err;
+	/* A record that may be needed in court is worth its own fsync. */
+	if ((err = store_commit(s)) < 0)
+		return err;
+	return n;
+}
+
+int
+store_audit_each(struct store *s, int64_t from, int (*cb)(const struct audit_row *, void *),
+    void *arg)
+{
+	sqlite3_stmt *st;
+	struct audit_row r;
+	static const uint8_t nohash[AUDIT_HASH_LEN];
+	int rc, err = 0;
+
+	if ((st = store_stmt(s, ST_AUDIT_EACH, &err)) == NULL)
+		return err;
+	sqlite3_bind_int64(st, 1, from);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		r.n = sqlite3_column_int64(st, 0);
+		r.ts = sqlite3_column_int64(st, 1);
+		r.kind = (const char *)sqlite3_column_text(st, 2);
+		r.detail = (const char *)sqlite3_column_text(st, 3);
+		/* An edited row may have lost its hash or changed its type: still a row. */
+		r.hash = sqlite3_column_bytes(st, 4) == AUDIT_HASH_LEN ?
+		    sqlite3_column_blob(st, 4) : nohash;
+		if (r.kind == NULL)
+			r.kind = "";
+		if (r.detail == NULL)
+			r.detail = "";
+		if (cb(&r, arg) != 0) {
+			rc = SQLITE_DONE;
+			break;
+		}
+	}
+	if (rc != SQLITE_DONE)
+		err = store_err(s, rc, "read the audit trail");
+	sqlite3_reset(st);
+	return err;
 }

@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 
 enum msg_kind { MSG_TELEMETRY = 0, MSG_ALARM = 1, MSG_EVENT = 2 };
 
@@ -120,5 +120,35 @@ int	 store_get_state(struct store *, const char *key, char *buf, size_t len);
 int	 store_readings(struct store *, const char *sensor, int64_t since_ms, int64_t until_ms,
 	     int (*cb)(const char *sensor, const char *zone, int quantity, double value,
 	     int64_t ts_ms, int flags, void *arg), void *arg);
+
+/*
+ * Alarm instances, persisted so a restart neither forgets an active alarm
+ * nor raises it twice.  data is the alarm engine's own record of the
+ * instance (opaque here).  Strings are valid only during the callback.
+ */
+struct store_alarm {
+	const char	*id;
+	const char	*state;		/* "active", "acked", "cleared" */
+	int64_t		 updated_ms;
+	const void	*data;
+	size_t		 len;
+};
+
+/* Insert or replace by id; joins the open transaction. */
+int	 store_alarm_put(struct store *, const struct store_alarm *);
+/* Every stored alarm, by id.  cb returns non-zero to stop. */
+int	 store_alarm_each(struct store *, int (*cb)(const struct store_alarm *, void *), void *);
+
+struct audit_row;
+
+/*
+ * Append a row to the audit trail (hash chained to the row before; see
+ * audit.h) and commit it with everything pending.  Returns the row number
+ * or a negative errno.
+ */
+int64_t	 store_audit_append(struct store *, int64_t ts_ms, const char *kind, const char *detail);
+/* Rows from number `from` on, in order.  cb returns non-zero to stop. */
+int	 store_audit_each(struct store *, int64_t from,
+	     int (*cb)(const struct audit_row *, void *), void *);
 
 #endif

@@ -26,6 +26,7 @@
 
 #include "log.h"
 #include "quantity.h"
+#include "audit.h"
 #include "store.h"
 
 #define T0	((int64_t)1764400000000)	/* 2025-11-29, epoch ms */
@@ -213,7 +214,7 @@ readings_kept(struct store *s)
 /* ---- opening ---- */
 
 static void
-test_fresh_open_creates_schema_v1(void **state)
+test_fresh_open_creates_current_schema(void **state)
 {
 	struct fx *f = *state;
 	struct store *s = open_rw(f);
@@ -225,10 +226,11 @@ test_fresh_open_creates_schema_v1(void **state)
 	assert_int_equal(st.pending, 0);
 	assert_int_equal(st.readings, 0);
 	assert_true(st.file_bytes > 0);
-	assert_int_equal(sql_int(f->path, "PRAGMA user_version"), 1);
+	assert_int_equal(sql_int(f->path, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
 	assert_int_equal(sql_int(f->path, "PRAGMA application_id"), 0x636f6c64);
 	assert_int_equal(sql_int(f->path, "SELECT count(*) FROM sqlite_master WHERE name IN "
-	    "('sensors', 'readings', 'outbox', 'meta', 'outbox_pending', 'outbox_delivered')"), 6);
+	    "('sensors', 'readings', 'outbox', 'meta', 'outbox_pending', 'outbox_delivered', "
+	    "'alarms', 'audit')"), 8);
 	store_close(s);
 	assert_int_equal(sql_int(f->path, "SELECT value FROM meta WHERE key = 'last_seq'"), 0);
 }
@@ -654,6 +656,156 @@ test_delivered_marks_batch_into_ranges(void **state)
 	store_close(s);
 }
 
+
+/* A store written by the first release (schema 1) is migrated forward with its data. */
+static void
+test_v1_store_migrates_forward_keeping_data(void **state)
+{
+	struct fx *f = *state;
+	struct store *s;
+	struct store_opts o = { .path = f->path, .sync_full = true, .max_size_mb = 64,
+	    .retain_days = 30 };
+	struct store_stats st;
+
+	sql_exec(f->path,
+	    "CREATE TABLE sensors (key INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, zone TEXT NOT NULL);"
+	    "CREATE TABLE readings (ts INTEGER NOT NULL, sensor INTEGER NOT NULL,"
+	    "  quantity INTEGER NOT NULL, value REAL NOT NULL, flags INTEGER NOT NULL DEFAULT 0);"
+	    "CREATE TABLE outbox (seq INTEGER PRIMARY KEY, kind INTEGER NOT NULL, topic TEXT NOT NULL,"
+	    "  payload BLOB NOT NULL, qos INTEGER NOT NULL, retain INTEGER NOT NULL,"
+	    "  created INTEGER NOT NULL, delivered INTEGER);"
+	    "CREATE INDEX outbox_pending ON outbox(seq) WHERE delivered IS NULL;"
+	    "CREATE INDEX outbox_delivered ON outbox(delivered) WHERE delivered IS NOT NULL;"
+	    "CREATE TABLE meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID;"
+	    "INSERT INTO meta(key, value) VALUES ('last_seq', 7);"
+	    "INSERT INTO outbox VALUES (7, 0, 'cg/gw/telemetry', x'7b7d', 1, 0, 1, NULL);"
+	    "PRAGMA application_id = 1668246628;"
+	    "PRAGMA user_version = 1;");
+	assert_int_equal(store_open(&s, &o, false), 0);
+	assert_int_equal(sql_int(f->path, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
+	assert_int_equal(store_next_seq(s), 8);
+	assert_int_equal(store_stats(s, &st), 0);
+	assert_int_equal(st.pending, 1);
+	assert_true(store_audit_append(s, T0, "start", "{}") == 1);
+	store_close(s);
+}
+
+struct alarm_seen {
+	int		 n;
+	char		 id[80], state[16];
+	char		 data[64];
+	int64_t		 updated;
+};
+
+static int
+alarm_seen_cb(const struct store_alarm *a, void *arg)
+{
+	struct alarm_seen *seen = arg;
+
+	seen->n++;
+	snprintf(seen->id, sizeof(seen->id), "%s", a->id);
+	snprintf(seen->state, sizeof(seen->state), "%s", a->state);
+	snprintf(seen->data, sizeof(seen->data), "%.*s", (int)a->len, (const char *)a->data);
+	seen->updated = a->updated_ms;
+	return 0;
+}
+
+static void
+test_alarms_persist_by_id(void **state)
+{
+	struct fx *f = *state;
+	struct store *s = open_rw(f);
+	struct store_alarm a = { .id = "c1-probe-temperature-high", .state = "active",
+	    .updated_ms = T0, .data = "first", .len = 5 };
+	struct alarm_seen seen = { 0 };
+
+	assert_int_equal(store_alarm_put(s, &a), 0);
+	a.state = "acked";
+	a.data = "second";
+	a.len = 6;
+	a.updated_ms = T0 + 5;
+	assert_int_equal(store_alarm_put(s, &a), 0);
+	assert_int_equal(store_commit(s), 0);
+	store_close(s);
+
+	s = open_rw(f);
+	assert_int_equal(store_alarm_each(s, alarm_seen_cb, &seen), 0);
+	assert_int_equal(seen.n, 1);
+	assert_string_equal(seen.id, "c1-probe-temperature-high");
+	assert_string_equal(seen.state, "acked");
+	assert_string_equal(seen.data, "second");
+	assert_int_equal(seen.updated, T0 + 5);
+	store_close(s);
+}
+
+static int
+audit_check_cb(const struct audit_row *r, void *arg)
+{
+	return audit_check_row(arg, r) ? 0 : 1;
+}
+
+/* Verify the chain in the file at path; returns the first bad row, 0 if good. */
+static int64_t
+audit_first_bad(const struct fx *f, char *why, size_t len)
+{
+	struct store *r = open_ro(f);
+	struct audit_check c;
+
+	audit_check_init(&c);
+	assert_int_equal(store_audit_each(r, 1, audit_check_cb, &c), 0);
+	store_close(r);
+	snprintf(why, len, "%s", c.why);
+	return c.bad_n;
+}
+
+static void
+test_audit_chain_finds_edited_deleted_and_reordered_rows(void **state)
+{
+	struct fx *f = *state;
+	struct store *s = open_rw(f);
+	char why[128];
+
+	assert_true(store_audit_append(s, T0, "start", "{\"version\":\"1\"}") == 1);
+	assert_true(store_audit_append(s, T0 + 1, "config", "{\"sha256\":\"ab\"}") == 2);
+	assert_true(store_audit_append(s, T0 + 2, "alarm", "{\"id\":\"x\",\"state\":\"active\"}") == 3);
+	assert_true(store_audit_append(s, T0 + 3, "ack", "{\"id\":\"x\",\"by\":\"王\"}") == 4);
+	assert_true(store_audit_append(s, T0 + 4, "alarm", "{\"id\":\"x\",\"state\":\"cleared\"}") == 5);
+	store_close(s);
+	assert_int_equal(audit_first_bad(f, why, sizeof(why)), 0);
+
+	/* An edited detail. */
+	sql_exec(f->path, "UPDATE audit SET detail = '{\"id\":\"x\",\"by\":\"李\"}' WHERE n = 4");
+	assert_int_equal(audit_first_bad(f, why, sizeof(why)), 4);
+	assert_non_null(strstr(why, "hash"));
+	sql_exec(f->path, "UPDATE audit SET detail = '{\"id\":\"x\",\"by\":\"王\"}' WHERE n = 4");
+	assert_int_equal(audit_first_bad(f, why, sizeof(why)), 0);
+
+	/* An edited time. */
+	sql_exec(f->path, "UPDATE audit SET ts = ts + 1 WHERE n = 2");
+	assert_int_equal(audit_first_bad(f, why, sizeof(why)), 2);
+	sql_exec(f->path, "UPDATE audit SET ts = ts - 1 WHERE n = 2");
+
+	/* Two rows swapped, numbers and all. */
+	sql_exec(f->path, "UPDATE audit SET n = -3 WHERE n = 3; UPDATE audit SET n = 3 WHERE n = 5;"
+	    "UPDATE audit SET n = 5 WHERE n = -3;");
+	assert_int_equal(audit_first_bad(f, why, sizeof(why)), 3);
+	sql_exec(f->path, "UPDATE audit SET n = -3 WHERE n = 3; UPDATE audit SET n = 3 WHERE n = 5;"
+	    "UPDATE audit SET n = 5 WHERE n = -3;");
+	assert_int_equal(audit_first_bad(f, why, sizeof(why)), 0);
+
+	/* A deleted row, and a re-hashed replacement that does not chain. */
+	sql_exec(f->path, "DELETE FROM audit WHERE n = 2");
+	assert_int_equal(audit_first_bad(f, why, sizeof(why)), 3);
+	assert_non_null(strstr(why, "missing"));
+	sql_exec(f->path, "UPDATE audit SET n = n - 1 WHERE n > 2");
+	assert_int_equal(audit_first_bad(f, why, sizeof(why)), 2);
+
+	/* Appending goes on from the last row. */
+	s = open_rw(f);
+	assert_true(store_audit_append(s, T0 + 9, "stop", "{}") == 5);
+	store_close(s);
+}
+
 static void
 test_fetch_gives_undelivered_in_seq_order(void **state)
 {
@@ -1019,7 +1171,7 @@ main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
 	const struct CMUnitTest tests[] = {
-		T(test_fresh_open_creates_schema_v1),
+		T(test_fresh_open_creates_current_schema),
 		T(test_store_is_in_wal_mode),
 		T(test_reopen_keeps_data),
 		T(test_garbage_file_refused_unchanged),
@@ -1036,6 +1188,9 @@ main(void)
 		T(test_seq_survives_reopen_and_pruning_everything),
 		T(test_fetch_gives_undelivered_in_seq_order),
 		T(test_delivered_marks_batch_into_ranges),
+		T(test_v1_store_migrates_forward_keeping_data),
+		T(test_alarms_persist_by_id),
+		T(test_audit_chain_finds_edited_deleted_and_reordered_rows),
 		T(test_state_values_reach_readers_after_commit),
 		T(test_retention_prunes_old_rows_in_batches),
 		T(test_size_cap_drops_in_spec_order_and_keeps_alarms),

@@ -1,0 +1,84 @@
+#include "audit.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+
+static void
+put_be(uint8_t *p, uint64_t v, int bytes)
+{
+	for (int i = bytes - 1; i >= 0; i--, v >>= 8)
+		p[i] = (uint8_t)v;
+}
+
+int
+audit_hash(const uint8_t prev[AUDIT_HASH_LEN], int64_t n, int64_t ts, const char *kind,
+    const char *detail, uint8_t out[AUDIT_HASH_LEN])
+{
+	uint8_t head[8 + 8 + 4], klen[4], dlen[4];
+	size_t kl = strlen(kind), dl = strlen(detail);
+	unsigned int len = 0;
+	EVP_MD_CTX *ctx;
+	int ok;
+
+	put_be(head, (uint64_t)n, 8);
+	put_be(head + 8, (uint64_t)ts, 8);
+	put_be(klen, kl, 4);
+	put_be(dlen, dl, 4);
+	if ((ctx = EVP_MD_CTX_new()) == NULL)
+		return -ENOMEM;
+	ok = EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) &&
+	    EVP_DigestUpdate(ctx, prev, AUDIT_HASH_LEN) &&
+	    EVP_DigestUpdate(ctx, head, 16) &&
+	    EVP_DigestUpdate(ctx, klen, 4) && EVP_DigestUpdate(ctx, kind, kl) &&
+	    EVP_DigestUpdate(ctx, dlen, 4) && EVP_DigestUpdate(ctx, detail, dl) &&
+	    EVP_DigestFinal_ex(ctx, out, &len) && len == AUDIT_HASH_LEN;
+	EVP_MD_CTX_free(ctx);
+	return ok ? 0 : -EIO;
+}
+
+void
+audit_check_init(struct audit_check *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->next_n = 1;
+}
+
+bool
+audit_check_row(struct audit_check *c, const struct audit_row *r)
+{
+	uint8_t h[AUDIT_HASH_LEN];
+
+	if (c->bad_n != 0)
+		return false;
+	if (r->n != c->next_n) {
+		c->bad_n = r->n;
+		snprintf(c->why, sizeof(c->why), r->n > c->next_n ?
+		    "row %lld is missing before it" : "out of order after row %lld",
+		    (long long)(r->n > c->next_n ? c->next_n : c->next_n - 1));
+		return false;
+	}
+	if (audit_hash(c->prev, r->n, r->ts, r->kind, r->detail, h) < 0) {
+		c->bad_n = r->n;
+		snprintf(c->why, sizeof(c->why), "cannot compute SHA-256");
+		return false;
+	}
+	if (memcmp(h, r->hash, AUDIT_HASH_LEN) != 0) {
+		c->bad_n = r->n;
+		snprintf(c->why, sizeof(c->why),
+		    "its hash does not match its content and the row before it");
+		return false;
+	}
+	memcpy(c->prev, h, AUDIT_HASH_LEN);
+	c->next_n++;
+	return true;
+}
+
+void
+audit_hex(const uint8_t hash[AUDIT_HASH_LEN], char *buf)
+{
+	for (int i = 0; i < AUDIT_HASH_LEN; i++)
+		snprintf(buf + 2 * i, 3, "%02x", hash[i]);
+}
