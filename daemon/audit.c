@@ -76,6 +76,35 @@ audit_check_row(struct audit_check *c, const struct audit_row *r)
 	return true;
 }
 
+int
+audit_file_sha256(const char *path, char *hex)
+{
+	uint8_t buf[4096], h[AUDIT_HASH_LEN];
+	unsigned int len = 0;
+	EVP_MD_CTX *ctx;
+	FILE *f;
+	size_t n;
+	int ok, e;
+
+	if ((f = fopen(path, "rb")) == NULL)
+		return -errno;
+	if ((ctx = EVP_MD_CTX_new()) == NULL) {
+		fclose(f);
+		return -ENOMEM;
+	}
+	ok = EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+	while (ok && (n = fread(buf, 1, sizeof(buf), f)) > 0)
+		ok = EVP_DigestUpdate(ctx, buf, n);
+	e = ferror(f) ? EIO : 0;
+	ok = ok && !e && EVP_DigestFinal_ex(ctx, h, &len) && len == AUDIT_HASH_LEN;
+	EVP_MD_CTX_free(ctx);
+	fclose(f);
+	if (!ok)
+		return -EIO;
+	audit_hex(h, hex);
+	return 0;
+}
+
 void
 audit_hex(const uint8_t hash[AUDIT_HASH_LEN], char *buf)
 {

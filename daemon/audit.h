@@ -45,6 +45,9 @@ void	 audit_check_init(struct audit_check *);
 /* false (and bad_n, why set) at the first row that does not follow. */
 bool	 audit_check_row(struct audit_check *, const struct audit_row *);
 
+/* SHA-256 of a file's bytes as lower-case hex into hex (65 bytes); 0 or -errno. */
+int	 audit_file_sha256(const char *path, char *hex);
+
 /* Lower-case hex of a hash into buf (2 * AUDIT_HASH_LEN + 1 bytes). */
 void	 audit_hex(const uint8_t hash[AUDIT_HASH_LEN], char *buf);
 

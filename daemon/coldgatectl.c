@@ -18,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "audit.h"
 #include "config.h"
 #include "json.h"
 #include "log.h"
@@ -40,6 +41,7 @@ usage(FILE *fp)
 	    "usage: coldgatectl [-c FILE] status [--json]\n"
 	    "       coldgatectl [-c FILE] readings [--sensor ID] [--since T] [--until T]"
 	    " [--format csv|json]\n"
+	    "       coldgatectl [-c FILE] audit [verify]\n"
 	    "  -c FILE   configuration; default %s\n"
 	    "  T         epoch seconds, 2026-11-29, 2026-11-29T10:00[:SS] (local time),\n"
 	    "            or relative to now: -30s, -30m, -2h, -7d\n",
@@ -491,6 +493,70 @@ cmd_readings(const struct config *c, int argc, char **argv)
 	return finish_output();
 }
 
+struct audit_walk {
+	struct audit_check	 check;
+	bool			 list;
+	int64_t			 rows;
+	int64_t			 last_ts;
+	uint8_t			 head[AUDIT_HASH_LEN];
+};
+
+static int
+audit_row_cb(const struct audit_row *r, void *arg)
+{
+	struct audit_walk *w = arg;
+	char when[40];
+
+	if (w->list)
+		printf("%6" PRId64 "  %s  %-10s %s\n", r->n, iso_time(r->ts, when, sizeof(when)),
+		    r->kind, r->detail);
+	w->rows++;
+	w->last_ts = r->ts;
+	memcpy(w->head, r->hash, AUDIT_HASH_LEN);
+	/* Listing shows every row; verifying stops at the first bad one. */
+	return audit_check_row(&w->check, r) || w->list ? 0 : 1;
+}
+
+/*
+ * audit: list the trail; audit verify: check the hash chain and name the
+ * first row that was edited, deleted or moved.  Exit 1 when it is broken.
+ */
+static int
+cmd_audit(const struct config *c, int argc, char **argv)
+{
+	struct audit_walk w = { .list = true };
+	struct store *s;
+	char hex[2 * AUDIT_HASH_LEN + 1], when[40];
+	int err;
+
+	if (argc > 2 || (argc == 2 && strcmp(argv[1], "verify") != 0)) {
+		fprintf(stderr, "coldgatectl: audit: unknown argument '%s'\n", argv[1]);
+		return EXIT_USAGE;
+	}
+	w.list = argc == 1;
+	audit_check_init(&w.check);
+	if ((s = open_store(c)) == NULL)
+		return EXIT_STORE;
+	err = store_audit_each(s, 1, audit_row_cb, &w);
+	store_close(s);
+	if (err < 0) {
+		fprintf(stderr, "coldgatectl: reading the audit trail in %s: %s\n",
+		    c->storage.path, strerror(-err));
+		return EXIT_STORE;
+	}
+	if (w.check.bad_n != 0) {
+		printf("audit trail BROKEN at row %" PRId64 ": %s\n", w.check.bad_n, w.check.why);
+		return 1;
+	}
+	audit_hex(w.head, hex);
+	if (w.rows == 0)
+		printf("audit trail: empty\n");
+	else
+		printf("audit trail: %" PRId64 " rows, chain intact; last row %s, head %s\n",
+		    w.rows, iso_time(w.last_ts, when, sizeof(when)), hex);
+	return 0;
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -534,7 +600,8 @@ main(int argc, char *argv[])
 			return EXIT_USAGE;
 		}
 	}
-	if (strcmp(cmd, "status") != 0 && strcmp(cmd, "readings") != 0) {
+	if (strcmp(cmd, "status") != 0 && strcmp(cmd, "readings") != 0 &&
+	    strcmp(cmd, "audit") != 0) {
 		fprintf(stderr, "coldgatectl: unknown command '%s'\n", cmd);
 		usage(stderr);
 		return EXIT_USAGE;
@@ -543,6 +610,8 @@ main(int argc, char *argv[])
 	c = load_config(path);
 	if (strcmp(cmd, "status") == 0)
 		rc = cmd_status(c, argc, argv);
+	else if (strcmp(cmd, "audit") == 0)
+		rc = cmd_audit(c, argc, argv);
 	else
 		rc = cmd_readings(c, argc, argv);
 	config_free(c);

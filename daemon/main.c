@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "agg.h"
+#include "audit.h"
 #include "config.h"
 #include "json.h"
 #include "log.h"
@@ -221,6 +222,38 @@ event_end(struct daemon *d)
  * their names (SPEC §3: names pass through to payloads), so a dashboard
  * learns what "house-1" is called from the one message it reads first.
  */
+/*
+ * A row in the audit trail.  detail is a JSON object's members without the
+ * braces, built by the caller in b (a buffer of its own: d->jb may hold a
+ * message being built).  Failing to write it is logged, never fatal.
+ */
+static void
+audit_add(struct daemon *d, const char *kind, struct jbuf *b)
+{
+	const char *text;
+
+	jb_end(b, '}');
+	if ((text = jb_text(b)) == NULL ||
+	    store_audit_append(d->store, now_ms(CLOCK_REALTIME), kind, text) < 0)
+		log_warnx("could not write a \"%s\" row to the audit trail", kind);
+	jb_free(b);
+}
+
+/* The configuration in force, by the hash of its file, for the audit trail. */
+static void
+audit_config(struct daemon *d, const char *kind)
+{
+	struct jbuf b = { 0 };
+	char hex[2 * AUDIT_HASH_LEN + 1];
+
+	jb_begin(&b, '{');
+	jb_str(&b, "version", COLDGATE_VERSION);
+	jb_str(&b, "config", d->conf->path);
+	if (audit_file_sha256(d->conf->path, hex) == 0)
+		jb_str(&b, "sha256", hex);
+	audit_add(d, kind, &b);
+}
+
 static void
 status_payload(struct daemon *d, const char *state, struct jbuf *b)
 {
@@ -653,6 +686,7 @@ reload(struct daemon *d)
 	window_timer_set(d);
 	timer_set(d->fd[FD_SENSORS], now_ms(CLOCK_MONOTONIC), 0, true);
 	free(map);
+	audit_config(d, "reload");
 	/* Zone names or the site may have changed: say so (no-op while disconnected). */
 	status_online(d);
 	log_info("reloaded: %zu zones, %zu sensors", n->nzones, n->nsensors);
@@ -700,6 +734,15 @@ tick(struct daemon *d)
 		jb_int(&d->jb, "dropped_undelivered", d->drops.undelivered);
 		jb_int(&d->jb, "max_size_mb", d->conf->storage.max_size_mb);
 		event_end(d);
+		{
+			struct jbuf b = { 0 };
+
+			jb_begin(&b, '{');
+			jb_int(&b, "readings", d->drops.readings);
+			jb_int(&b, "delivered", d->drops.delivered);
+			jb_int(&b, "undelivered", d->drops.undelivered);
+			audit_add(d, "dropped", &b);
+		}
 		memset(&d->drops, 0, sizeof(d->drops));
 		d->next_overflow_event = mono + 60000;
 	}
@@ -730,6 +773,13 @@ on_window_timer(struct daemon *d)
 	event_begin(d, "clock_sync");
 	jb_int(&d->jb, "step_ms", step);
 	event_end(d);
+	{
+		struct jbuf b = { 0 };
+
+		jb_begin(&b, '{');
+		jb_int(&b, "step_ms", step);
+		audit_add(d, "clock_sync", &b);
+	}
 	if (now < d->agg.start_ms) {
 		/* Back before the running window: close it as measured, start anew. */
 		telemetry_publish(d);
@@ -936,6 +986,7 @@ run(struct config *conf)
 	 * in the heap; hand their pages back so they do not count against
 	 * the gateway's memory.
 	 */
+	audit_config(&d, "start");
 	malloc_trim(0);
 	/*
 	 * Big short-lived buffers (a window's telemetry, libmosquitto's copy
@@ -952,6 +1003,12 @@ run(struct config *conf)
 		loop_once(&d, -1);
 
 	notify_send("STOPPING=1");
+	{
+		struct jbuf b = { 0 };
+
+		jb_begin(&b, '{');
+		audit_add(&d, "stop", &b);
+	}
 	shutdown_mqtt(&d);
 out:
 	if (d.store != NULL)

@@ -153,6 +153,27 @@ test_sighup_with_good_config_adds_sensor(void **state)
 		fail_msg("seq across SIGHUP: %s", why);
 
 	assert_int_equal(harness_daemon_stop(h), 0);
+
+	/* The audit trail holds start, reload (with the new file's hash) and stop, chained. */
+	{
+		const char *list[] = { h->coldgatectl, "-c", cfg, "audit", NULL };
+		const char *verify[] = { h->coldgatectl, "-c", cfg, "audit", "verify", NULL };
+		char *out, *err, *p;
+		int rc = harness_run(h, list, &out, &err, HARNESS_TIMEOUT);
+
+		if (rc != 0)
+			fail_msg("coldgatectl audit exited %d:\n%s%s", rc, out, err);
+		if ((p = strstr(out, " start ")) == NULL || (p = strstr(p, " reload ")) == NULL ||
+		    strstr(p, "\"sha256\":\"") == NULL || strstr(p, " stop ") == NULL)
+			fail_msg("audit trail lacks start, reload with sha256, stop:\n%s", out);
+		free(out);
+		free(err);
+		rc = harness_run(h, verify, &out, &err, HARNESS_TIMEOUT);
+		if (rc != 0 || strstr(out, "chain intact") == NULL)
+			fail_msg("coldgatectl audit verify exited %d:\n%s%s", rc, out, err);
+		free(out);
+		free(err);
+	}
 	free(cfg);
 	harness_pass(h);
 }
