@@ -99,7 +99,10 @@ struct alarm_sensor {
  * reading (usage fraction) and the limit; RATE: the signed change per
  * minute and the rate; EXCURSION: seconds beyond in the window and the
  * budget; STALE, DOOR_OPEN, UPLINK_DOWN: seconds since `since` and the
- * allowed seconds; FAULT: failed reads in a row and fault_count.
+ * allowed seconds; FAULT: failed reads in a row and fault_count.  since
+ * is when the condition began: the first reading beyond the limit, the
+ * last good read, the door opening, the first failure in the run; for
+ * EXCURSION, when the total reached the budget.
  */
 struct alarm_transition {
 	const char	*id;
@@ -116,8 +119,6 @@ struct alarm_transition {
 	int64_t		 acked_at;	/* 0 unless acked */
 };
 
-typedef void alarm_cb_fn(const struct alarm_transition *, void *arg);
-
 /* An interval of an excursion, [from, to) in ms. */
 struct alarm_span {
 	int64_t		 from, to;
@@ -127,11 +128,16 @@ struct alarm_span {
  * The durable state of one instance.  What survives a restart: the state,
  * since, the acknowledgement, a delay timer that was running (pending), and
  * the excursion intervals of the window.  What starts afresh: the stale
- * timer (from the new engine's start), the count of failed reads, the rate
- * history, and the time the daemon was down, which counts as nothing.
- * kind, severity, zone, sensor and limit are for the caller's listing;
- * alarm_import() goes by id and the new engine's rules.
+ * timer (from the new engine's start), the count of failed reads and the
+ * rate history.  Time the daemon was down adds nothing to an excursion
+ * total; a running delay timer counts it once an input shows the condition
+ * still holds.  kind, severity, zone, sensor and limit are for the
+ * caller's listing; alarm_import() goes by id and the new engine's rules.
+ * The struct holds no pointers, so a caller may keep it as a blob tagged
+ * with ALARM_RECORD_VERSION.
  */
+#define ALARM_RECORD_VERSION	1	/* changes whenever struct alarm_record does */
+
 struct alarm_record {
 	char		 id[ALARM_ID_MAX + 1];
 	enum alarm_kind	 kind;
@@ -159,7 +165,7 @@ struct alarm_engine;
  */
 int	 alarm_new(struct alarm_engine **out, const struct alarm_rule *rules, size_t nrules,
 	    const struct alarm_sensor *sensors, size_t nsensors, int64_t now_ms,
-	    alarm_cb_fn *cb, void *arg);
+	    void (*cb)(const struct alarm_transition *, void *arg), void *arg);
 void	 alarm_free(struct alarm_engine *);	/* accepts NULL */
 
 /*
@@ -211,6 +217,8 @@ bool	 alarm_zone_raised(const struct alarm_engine *, int zone);
  * excursion is closed at now_ms.  0, or -ENOENT past the last one.
  */
 int	 alarm_export(const struct alarm_engine *, size_t i, int64_t now_ms, struct alarm_record *out);
+/* The same for alarm id (to persist it after a transition): 0 or -ENOENT. */
+int	 alarm_get(const struct alarm_engine *, const char *id, int64_t now_ms, struct alarm_record *out);
 
 /*
  * Restore a record before the first input (start-up, reload).  No
