@@ -1133,7 +1133,7 @@ store_pragmas(struct store *s)
 	 */
 	snprintf(sql, sizeof(sql),
 	    "PRAGMA synchronous = %s;"
-	    "PRAGMA cache_size = -128;"
+	    "PRAGMA cache_size = -64;"
 	    "PRAGMA secure_delete = OFF;"
 	    "PRAGMA journal_size_limit = 4194304;"
 	    "PRAGMA foreign_keys = OFF;"
