@@ -223,8 +223,8 @@ make_id(char id[ALARM_ID_MAX + 1], const struct alarm_rule *r, const char *senso
 	case ALARM_LOW:
 	case ALARM_EXCURSION:
 	case ALARM_RATE:
-		snprintf(suffix, sizeof(suffix), "-%s-%s", quantity_name(r->quantity),
-		    kind_names[r->kind]);
+		snprintf(suffix, sizeof(suffix), "-%s-%s%s%s", quantity_name(r->quantity),
+		    kind_names[r->kind], r->tag[0] ? "-" : "", r->tag);
 		break;
 	case ALARM_DOOR_OPEN:
 		snprintf(suffix, sizeof(suffix), "-door-open");
@@ -258,6 +258,11 @@ make_id(char id[ALARM_ID_MAX + 1], const struct alarm_rule *r, const char *senso
 static int
 rule_check(const struct alarm_rule *r, size_t nsensors)
 {
+	if (memchr(r->tag, '\0', sizeof(r->tag)) == NULL)
+		return -EINVAL;
+	for (const char *c = r->tag; *c; c++)
+		if (*c < 'a' || *c > 'z')
+			return -EINVAL;
 	if ((unsigned)r->kind >= ALARM_KIND_COUNT ||
 	    (r->severity != ALARM_WARNING && r->severity != ALARM_CRITICAL))
 		return -EINVAL;
@@ -300,7 +305,8 @@ rule_check(const struct alarm_rule *r, size_t nsensors)
 static bool
 same_id(const struct alarm_rule *a, const struct alarm_rule *b)
 {
-	return a->kind == b->kind && (!quantity_kind(a->kind) || a->quantity == b->quantity);
+	return a->kind == b->kind && (!quantity_kind(a->kind) ||
+	    (a->quantity == b->quantity && strcmp(a->tag, b->tag) == 0));
 }
 
 static void

@@ -5,7 +5,8 @@
  *
  * An alarm instance is one rule applied to one sensor (or to the gateway).
  * Its id is a stable MQTT topic level built from the sensor id and the
- * rule: "<sensor>-<quantity>-high", "-low", "-excursion", "-rate",
+ * rule: "<sensor>-<quantity>-high", "-low", "-excursion", "-rate" (each
+ * followed by "-<tag>" when the rule has a tag),
  * "<sensor>-stale", "-fault", "-door-open", "gateway-store-full",
  * "gateway-uplink-down".  An id that would be longer than ALARM_ID_MAX, or
  * a sensor id with characters outside [A-Za-z0-9_-], becomes
@@ -85,6 +86,12 @@ struct alarm_rule {
 	int		 door_open_max;	/* DOOR_OPEN */
 	double		 store_fraction; /* STORE_FULL, 0..1; 0 means ALARM_STORE_FRACTION */
 	int		 uplink_down_max; /* UPLINK_DOWN */
+	/*
+	 * HIGH, LOW, EXCURSION, RATE: appended to the id as "-<tag>" when not
+	 * empty, so tiers of one limit (a warning above 4 C, a critical one
+	 * above 8 C) are alarms of their own.  [a-z]{0,15}.
+	 */
+	char		 tag[16];
 };
 
 /* A sensor as the engine knows it: the id is copied. */

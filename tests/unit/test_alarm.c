@@ -932,10 +932,42 @@ allocation_failures_are_reported_and_leak_nothing(void **state)
 	alarm_free(e);
 }
 
+/* Tiers of one limit: a tag gives the second one an id of its own. */
+static void
+tagged_rules_are_separate_alarms(void **state)
+{
+	struct alarm_rule r[2] = {
+		{ .kind = ALARM_HIGH, .severity = ALARM_WARNING, .zone = 0, .sensor = -1,
+		    .quantity = Q_TEMPERATURE, .has_high = true, .high = 4.0 },
+		{ .kind = ALARM_HIGH, .severity = ALARM_CRITICAL, .zone = 0, .sensor = -1,
+		    .quantity = Q_TEMPERATURE, .has_high = true, .high = 8.0, .tag = "critical" },
+	};
+	struct alarm_sensor one[] = { { "c1-t", 0 } };
+	struct alarm_engine *e;
+	struct alarm_record rec;
+
+	(void)state;
+	assert_int_equal(alarm_new(&e, r, 2, one, 1, 0, NULL, NULL), 0);
+	assert_int_equal(alarm_reading(e, 0, Q_TEMPERATURE, 9.0, 1000), 0);
+	assert_int_equal(alarm_get(e, "c1-t-temperature-high", 1000, &rec), 0);
+	assert_int_equal(rec.state, ALARM_ACTIVE);
+	assert_int_equal(alarm_get(e, "c1-t-temperature-high-critical", 1000, &rec), 0);
+	assert_int_equal(rec.state, ALARM_ACTIVE);
+	assert_int_equal(rec.severity, ALARM_CRITICAL);
+	alarm_free(e);
+
+	/* Same tag, same id: refused.  A tag must be plain lower-case letters. */
+	strcpy(r[0].tag, "critical");
+	assert_int_equal(alarm_new(&e, r, 2, one, 1, 0, NULL, NULL), -EEXIST);
+	strcpy(r[0].tag, "Crit-1");
+	assert_int_equal(alarm_new(&e, r, 2, one, 1, 0, NULL, NULL), -EINVAL);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(tagged_rules_are_separate_alarms),
 		cmocka_unit_test(delay_ignores_short_excursions_and_fires_at_delay),
 		cmocka_unit_test(hysteresis_stops_flapping_and_clears_below_limit_minus_hysteresis),
 		cmocka_unit_test(low_limit_fires_after_delay_and_clears_above_low_plus_hysteresis),
