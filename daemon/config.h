@@ -53,13 +53,30 @@ struct sensor_cfg {
 	bool	 active_low;
 };
 
+/*
+ * An alarm rule as configured (or taken from a zone's profile).  type is
+ * one of "threshold" (the default), "excursion", "rate", "stale", "fault",
+ * "door", "store_full", "uplink_down"; the keys each type uses are below.
+ */
 struct alarm_cfg {
-	char	 zone[CONFIG_ID_MAX + 1];
-	char	*quantity;
+	char	 zone[CONFIG_ID_MAX + 1];	/* "" for a sensor's or the gateway's rule */
+	char	 sensor[CONFIG_ID_MAX + 1];	/* "" for a zone rule */
+	char	*quantity;		/* threshold, excursion, rate */
+	char	*type;			/* NULL means "threshold" */
+	bool	 critical;		/* severity = "critical"; default "warning" */
 	bool	 has_high, has_low;
-	double	 high, low;
-	double	 hysteresis;
+	double	 high, low;		/* threshold, excursion */
+	double	 hysteresis;		/* threshold */
 	int	 delay;			/* seconds beyond the limit before it fires */
+	int	 total, window;		/* excursion: seconds beyond within a rolling window */
+	double	 rate;			/* rate: units per minute */
+	int	 span;			/* rate: seconds the change is measured over */
+	int	 stale_after;		/* stale */
+	int	 fault_count;		/* fault: failed reads in a row, default 3 */
+	int	 door_open_max;		/* door */
+	int	 store_full_pct;	/* store_full: percent of max_size_mb, default 90 */
+	int	 uplink_down_max;	/* uplink_down */
+	char	*from_profile;		/* the zone profile it came from, or NULL */
 	int	 line;
 };
 

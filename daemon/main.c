@@ -17,18 +17,23 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "agg.h"
+#include "alarm.h"
 #include "audit.h"
+#include "cmd.h"
 #include "config.h"
 #include "json.h"
 #include "log.h"
 #include "mqtt.h"
 #include "notify.h"
+#include "rules.h"
 #include "sensor.h"
 #include "store.h"
 
@@ -40,7 +45,8 @@
 /* Store pruning batches per housekeeping tick (each at most 1000 rows). */
 #define PRUNE_BATCHES		20
 
-enum { FD_SIGNAL, FD_SENSORS, FD_COMMIT, FD_WINDOW, FD_TICK, FD_WATCHDOG, FD_MQTT, FD_COUNT };
+enum { FD_SIGNAL, FD_SENSORS, FD_COMMIT, FD_WINDOW, FD_TICK, FD_WATCHDOG, FD_CONTROL, FD_MQTT,
+    FD_COUNT };
 
 struct sensor_rt {
 	const struct sensor_cfg		*cfg;
@@ -73,6 +79,14 @@ struct daemon {
 	int64_t		 started_mono;
 
 	char		 t_status[TOPIC_MAX], t_telemetry[TOPIC_MAX], t_event[TOPIC_MAX];
+	char		 t_alarm[TOPIC_MAX];	/* "{B}/{G}/alarm/": the id follows */
+	char		 t_cmd[TOPIC_MAX];	/* "{B}/{G}/cmd/": the command follows */
+
+	struct alarm_engine *alarms;
+	char		(*dirty)[ALARM_ID_MAX + 1];	/* alarms to persist */
+	size_t		 ndirty, capdirty;
+	int64_t		 next_usage;		/* monotonic ms of the next store usage check */
+	char		*control_path;		/* the control socket, unlinked at stop */
 
 	/* Outbox delivery: messages up to cursor were handed over on this connection. */
 	int64_t		 cursor;
@@ -433,12 +447,16 @@ sensors_run(struct daemon *d)
 			n = s->drv->read(s->state, &clk, r, SENSOR_MAX_READINGS);
 			if (n < 0) {
 				sensor_failed(d, s, n);
+				alarm_fault(d->alarms, i, n, clk.wall_ms);
 			} else {
 				sensor_ok(d, s);
+				if (n == 0)
+					alarm_fault(d->alarms, i, 0, clk.wall_ms);
 				for (int k = 0; k < n; k++) {
 					store_add_reading(d->store, s->key, r[k].q, r[k].value,
 					    clk.wall_ms, clock_ok ? 0 : READING_CLOCK_BAD);
 					agg_add(&d->agg, i, r[k].q, r[k].value, clock_ok);
+					alarm_reading(d->alarms, i, r[k].q, r[k].value, clk.wall_ms);
 				}
 			}
 			/* Keep the cadence; after a stall, skip the missed reads. */
@@ -451,6 +469,344 @@ sensors_run(struct daemon *d)
 	}
 	if (next != INT64_MAX)
 		timer_set(d->fd[FD_SENSORS], next, 0, true);
+}
+
+/* ---- alarms ---- */
+
+/* The alarm's durable record as stored: a version word, then the struct. */
+struct alarm_blob {
+	uint32_t		 version;
+	struct alarm_record	 rec;
+};
+
+static void
+alarm_mark_dirty(struct daemon *d, const char *id)
+{
+	for (size_t i = 0; i < d->ndirty; i++)
+		if (strcmp(d->dirty[i], id) == 0)
+			return;
+	if (d->ndirty == d->capdirty) {
+		size_t cap = d->capdirty ? 2 * d->capdirty : 8;
+		void *p = realloc(d->dirty, cap * sizeof(*d->dirty));
+
+		if (p == NULL) {
+			log_warnx("out of memory: alarm %s not persisted now", id);
+			return;
+		}
+		d->dirty = p;
+		d->capdirty = cap;
+	}
+	snprintf(d->dirty[d->ndirty++], ALARM_ID_MAX + 1, "%s", id);
+}
+
+static int
+alarm_persist(struct daemon *d, const char *id)
+{
+	struct alarm_blob b = { .version = ALARM_RECORD_VERSION };
+	struct store_alarm sa;
+
+	if (alarm_get(d->alarms, id, now_ms(CLOCK_REALTIME), &b.rec) < 0)
+		return -ENOENT;
+	sa = (struct store_alarm){ .id = b.rec.id, .state = alarm_state_name(b.rec.state),
+	    .updated_ms = now_ms(CLOCK_REALTIME), .data = &b, .len = sizeof(b) };
+	return store_alarm_put(d->store, &sa);
+}
+
+/*
+ * Transitions are persisted after the engine call that made them returns
+ * (the callback must not call back into the engine), and committed at once:
+ * a restart must neither forget an alarm nor raise it twice.
+ */
+static void
+alarms_flush(struct daemon *d)
+{
+	if (d->ndirty == 0)
+		return;
+	for (size_t i = 0; i < d->ndirty; i++)
+		alarm_persist(d, d->dirty[i]);
+	d->ndirty = 0;
+	store_commit(d->store);
+}
+
+/* Every instance, with running timers and excursion time: at stop and reload. */
+static void
+alarms_persist_all(struct daemon *d)
+{
+	struct alarm_record rec;
+
+	if (d->alarms == NULL)
+		return;
+	for (size_t i = 0; alarm_export(d->alarms, i, now_ms(CLOCK_REALTIME), &rec) == 0; i++)
+		alarm_mark_dirty(d, rec.id);
+	alarms_flush(d);
+}
+
+static const char *
+alarm_zone_id(const struct daemon *d, int zone)
+{
+	return zone >= 0 && (size_t)zone < d->conf->nzones ? d->conf->zones[zone].id : "gateway";
+}
+
+static const char *
+alarm_sensor_id(const struct daemon *d, int sensor)
+{
+	return sensor >= 0 && (size_t)sensor < d->conf->nsensors ? d->conf->sensors[sensor].id :
+	    NULL;
+}
+
+/* The SPEC §4 alarm message, retained on {B}/{G}/alarm/{ID}, through the outbox. */
+static void
+alarm_publish(struct daemon *d, const char *id, int zone, int sensor, enum alarm_kind kind,
+    enum alarm_severity severity, enum alarm_state state, double value, double limit,
+    int64_t since, int64_t t, const char *by, bool retired)
+{
+	struct jbuf *b = &d->jb;
+	struct jbuf a = { 0 };
+	char topic[TOPIC_MAX + ALARM_ID_MAX];
+	const char *sid = alarm_sensor_id(d, sensor);
+
+	snprintf(topic, sizeof(topic), "%s%s", d->t_alarm, id);
+	jb_reset(b);
+	jb_begin(b, '{');
+	jb_str(b, "gw", d->conf->gateway.id);
+	jb_int(b, "seq", store_next_seq(d->store));
+	jb_str(b, "id", id);
+	jb_str(b, "zone", alarm_zone_id(d, zone));
+	jb_key(b, "sensor");
+	if (sid != NULL)
+		jb_vstr(b, sid);
+	else
+		jb_vstr(b, "gateway");
+	jb_str(b, "rule", alarm_kind_name(kind));
+	jb_str(b, "severity", alarm_severity_name(severity));
+	jb_str(b, "state", alarm_state_name(state));
+	jb_num(b, "value", value);
+	jb_num(b, "limit", limit);
+	jb_int(b, "since", since);
+	jb_int(b, "ts", t);
+	if (by != NULL && *by != '\0')
+		jb_str(b, "by", by);
+	if (retired) {
+		jb_key(b, "retired");
+		jb_vbool(b, true);
+	}
+	jb_end(b, '}');
+	outbox_queue(d, MSG_ALARM, topic, true);
+
+	jb_begin(&a, '{');
+	jb_str(&a, "id", id);
+	jb_str(&a, "state", alarm_state_name(state));
+	jb_num(&a, "value", value);
+	jb_num(&a, "limit", limit);
+	if (by != NULL && *by != '\0')
+		jb_str(&a, "by", by);
+	audit_add(d, "alarm", &a);
+}
+
+static void
+on_alarm(const struct alarm_transition *t, void *arg)
+{
+	struct daemon *d = arg;
+
+	if (t->state == ALARM_ACTIVE)
+		log_warnx("ALARM %s (%s, %s): %s %.3f, limit %.3f", t->id,
+		    alarm_severity_name(t->severity), alarm_zone_id(d, t->zone),
+		    alarm_kind_name(t->kind), t->value, t->limit);
+	else
+		log_info("alarm %s %s", t->id, alarm_state_name(t->state));
+	alarm_publish(d, t->id, t->zone, t->sensor, t->kind, t->severity, t->state, t->value,
+	    t->limit, t->since, t->t, t->acked_by, false);
+	alarm_mark_dirty(d, t->id);
+}
+
+struct alarm_restore {
+	struct daemon		*d;
+	struct alarm_engine	*e;
+};
+
+static int
+alarm_restore_cb(const struct store_alarm *sa, void *arg)
+{
+	struct alarm_restore *r = arg;
+	struct daemon *d = r->d;
+	struct alarm_blob b;
+	int rc;
+
+	if (sa->len != sizeof(b)) {
+		log_warnx("alarm %s: stored record of an unknown layout; dropped", sa->id);
+		return 0;
+	}
+	memcpy(&b, sa->data, sizeof(b));
+	if (b.version != ALARM_RECORD_VERSION)
+		return 0;
+	rc = alarm_import(r->e, &b.rec);
+	if (rc == -ENOENT && b.rec.state != ALARM_CLEARED) {
+		/* Its rule is gone: clear it for the dashboard, once. */
+		log_info("alarm %s: no rule makes it any more; cleared", b.rec.id);
+		alarm_publish(d, b.rec.id, b.rec.zone, -1, b.rec.kind, b.rec.severity,
+		    ALARM_CLEARED, b.rec.value, b.rec.limit, b.rec.since, now_ms(CLOCK_REALTIME),
+		    NULL, true);
+		b.rec.state = ALARM_CLEARED;
+		store_alarm_put(d->store, &(struct store_alarm){ .id = b.rec.id, .state = "cleared",
+		    .updated_ms = now_ms(CLOCK_REALTIME), .data = &b, .len = sizeof(b) });
+	} else if (rc < 0 && rc != -ENOENT) {
+		log_warnx("alarm %s: cannot restore it: %s", b.rec.id, strerror(-rc));
+	}
+	return 0;
+}
+
+/* A new engine for conf, with the stored alarms restored into it. */
+static int
+alarms_open(struct daemon *d, const struct config *conf, struct alarm_engine **out)
+{
+	struct alarm_rule *rules;
+	struct alarm_sensor *sensors;
+	struct alarm_restore r = { .d = d };
+	size_t nrules;
+	int rc;
+
+	if ((rc = rules_build(conf, &rules, &nrules, &sensors)) < 0)
+		return rc;
+	rc = alarm_new(&r.e, rules, nrules, sensors, conf->nsensors, now_ms(CLOCK_REALTIME),
+	    on_alarm, d);
+	free(rules);
+	free(sensors);
+	if (rc < 0) {
+		log_warnx("alarm rules: %s", rc == -EEXIST ?
+		    "two rules give the same alarm (same zone or sensor, quantity, type and severity)" :
+		    strerror(-rc));
+		return rc;
+	}
+	alarm_uplink(r.e, mqtt_state(d->mqtt) == MQTT_CONNECTED, now_ms(CLOCK_REALTIME));
+	store_alarm_each(d->store, alarm_restore_cb, &r);
+	store_commit(d->store);
+	*out = r.e;
+	return 0;
+}
+
+/* Carry out a command (from MQTT or the control socket); the reply goes into b. */
+static void
+command_run(struct daemon *d, const char *name, const void *payload, size_t len,
+    const char *via, struct jbuf *b)
+{
+	struct cmd c;
+	char why[160];
+	int rc;
+
+	jb_reset(b);
+	jb_begin(b, '{');
+	jb_str(b, "gw", d->conf->gateway.id);
+	jb_str(b, "cmd", name);
+	if (cmd_parse(name, payload, len, &c, why, sizeof(why)) < 0) {
+		log_warnx("command %s via %s refused: %s", name, via, why);
+		goto fail;
+	}
+	jb_str(b, "alarm", c.alarm);
+	rc = alarm_ack(d->alarms, c.alarm, c.by, now_ms(CLOCK_REALTIME));
+	if (rc < 0) {
+		snprintf(why, sizeof(why), "%s", rc == -ENOENT ? "no such alarm" :
+		    rc == -EALREADY ? "already acknowledged" :
+		    rc == -ESRCH ? "the alarm has cleared; nothing to acknowledge" : strerror(-rc));
+		log_warnx("ack of %s via %s refused: %s", c.alarm, via, why);
+		goto fail;
+	}
+	{
+		struct jbuf a = { 0 };
+
+		jb_begin(&a, '{');
+		jb_str(&a, "id", c.alarm);
+		jb_str(&a, "by", c.by);
+		jb_str(&a, "via", via);
+		audit_add(d, "ack", &a);
+	}
+	log_info("alarm %s acknowledged by \"%s\" via %s", c.alarm, c.by, via);
+	alarms_flush(d);
+	jb_key(b, "ok");
+	jb_vbool(b, true);
+	goto out;
+fail:
+	jb_key(b, "ok");
+	jb_vbool(b, false);
+	jb_str(b, "error", why);
+out:
+	jb_int(b, "ts", now_ms(CLOCK_REALTIME));
+	jb_end(b, '}');
+}
+
+static void
+on_message(void *arg, const char *topic, const void *payload, size_t len)
+{
+	struct daemon *d = arg;
+	size_t n = strlen(d->t_cmd);
+	struct jbuf b = { 0 };
+	char rtopic[TOPIC_MAX + 8];
+	int mid;
+
+	if (strncmp(topic, d->t_cmd, n) != 0 || strcmp(topic + n, "result") == 0)
+		return;
+	command_run(d, topic + n, payload, len, "mqtt", &b);
+	snprintf(rtopic, sizeof(rtopic), "%sresult", d->t_cmd);
+	if (jb_text(&b) != NULL)
+		mqtt_publish(d->mqtt, rtopic, b.p, b.len, 1, false, &mid);
+	jb_free(&b);
+}
+
+/*
+ * The local control socket: coldgatectl sends one datagram "NAME\nJSON"
+ * from an autobound address and gets the JSON reply back.  Mode 0660, in
+ * the state directory: who may write there may acknowledge alarms.
+ */
+static int
+control_open(struct daemon *d, const char *dir)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int fd;
+
+	if (snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/control.sock", dir) >=
+	    (int)sizeof(sun.sun_path)) {
+		log_warnx("gateway.state_dir %s: too long for the control socket", dir);
+		return -ENAMETOOLONG;
+	}
+	if ((fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0)
+		return -errno;
+	unlink(sun.sun_path);
+	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 || chmod(sun.sun_path, 0660) < 0) {
+		int e = errno;
+
+		log_warn("control socket %s", sun.sun_path);
+		close(fd);
+		return -e;
+	}
+	d->fd[FD_CONTROL] = fd;
+	d->control_path = strdup(sun.sun_path);
+	return 0;
+}
+
+static void
+on_control(struct daemon *d)
+{
+	char buf[CMD_MAX_BYTES + 64];
+	struct sockaddr_un from;
+	socklen_t fromlen = sizeof(from);
+	struct jbuf b = { 0 };
+	ssize_t n;
+	char *nl;
+
+	while ((n = recvfrom(d->fd[FD_CONTROL], buf, sizeof(buf) - 1, 0, (struct sockaddr *)&from,
+	    &fromlen)) >= 0) {
+		buf[n] = '\0';
+		if ((nl = memchr(buf, '\n', (size_t)n)) == NULL) {
+			command_run(d, "", "", 0, "local", &b);
+		} else {
+			*nl = '\0';
+			command_run(d, buf, nl + 1, (size_t)(buf + n - (nl + 1)), "local", &b);
+		}
+		if (jb_text(&b) != NULL && fromlen > sizeof(sa_family_t))
+			sendto(d->fd[FD_CONTROL], b.p, b.len, MSG_DONTWAIT, (struct sockaddr *)&from,
+			    fromlen);
+		fromlen = sizeof(from);
+	}
+	jb_free(&b);
 }
 
 /* ---- MQTT callbacks ---- */
@@ -481,6 +837,14 @@ on_connected(void *arg)
 	d->acked = 0;
 	d->caught_up = false;
 	status_online(d);
+	{
+		char pattern[TOPIC_MAX + 2];
+
+		snprintf(pattern, sizeof(pattern), "%s#", d->t_cmd);
+		if (mqtt_subscribe(d->mqtt, pattern, 1) < 0)
+			log_warnx("mqtt: cannot subscribe to %s", pattern);
+	}
+	alarm_uplink(d->alarms, true, now_ms(CLOCK_REALTIME));
 	store_set_state(d->store, "mqtt", "connected");
 	d->pump = true;
 }
@@ -497,6 +861,7 @@ on_disconnected(void *arg, const char *why)
 	if (d->backoff < d->conf->mqtt.reconnect_max)
 		d->backoff = d->backoff * 2 > d->conf->mqtt.reconnect_max ?
 		    d->conf->mqtt.reconnect_max : d->backoff * 2;
+	alarm_uplink(d->alarms, false, now_ms(CLOCK_REALTIME));
 	store_set_state(d->store, "mqtt", "disconnected");
 }
 
@@ -569,8 +934,14 @@ topics_set(struct daemon *d, const struct config *c)
 	int n2 = snprintf(d->t_telemetry, TOPIC_MAX, "%s/%s/telemetry", c->mqtt.base_topic,
 	    c->gateway.id);
 	int n3 = snprintf(d->t_event, TOPIC_MAX, "%s/%s/event", c->mqtt.base_topic, c->gateway.id);
+	/* Room is left for an alarm id (64) or a command name after the prefix. */
+	int n4 = snprintf(d->t_alarm, TOPIC_MAX - 70, "%s/%s/alarm/", c->mqtt.base_topic,
+	    c->gateway.id);
+	int n5 = snprintf(d->t_cmd, TOPIC_MAX - 70, "%s/%s/cmd/", c->mqtt.base_topic,
+	    c->gateway.id);
 
-	return n1 >= TOPIC_MAX || n2 >= TOPIC_MAX || n3 >= TOPIC_MAX ? -ENAMETOOLONG : 0;
+	return n1 >= TOPIC_MAX || n2 >= TOPIC_MAX || n3 >= TOPIC_MAX || n4 >= TOPIC_MAX - 70 ||
+	    n5 >= TOPIC_MAX - 70 ? -ENAMETOOLONG : 0;
 }
 
 static int
@@ -578,6 +949,7 @@ mqtt_make(struct daemon *d, const struct config *c, struct mqtt **out)
 {
 	static const struct mqtt_cbs cbs = {
 		.connected = on_connected, .disconnected = on_disconnected, .puback = on_puback,
+		.message = on_message,
 	};
 	struct jbuf will = { 0 };
 	struct mqtt_opts o = {
@@ -610,6 +982,29 @@ mqtt_same(const struct config *a, const struct config *b)
 #undef SAME_STR
 }
 
+/* Would the engine take this configuration's rules?  0 or -errno. */
+static int
+alarms_check(const struct config *c)
+{
+	struct alarm_rule *rules;
+	struct alarm_sensor *sensors;
+	struct alarm_engine *e;
+	size_t nrules;
+	int rc;
+
+	if ((rc = rules_build(c, &rules, &nrules, &sensors)) < 0)
+		return rc;
+	rc = alarm_new(&e, rules, nrules, sensors, c->nsensors, 0, NULL, NULL);
+	if (rc == 0)
+		alarm_free(e);
+	else
+		log_warnx("reload: the alarm rules are not usable: %s", rc == -EEXIST ?
+		    "two rules give the same alarm" : strerror(-rc));
+	free(rules);
+	free(sensors);
+	return rc;
+}
+
 /* SIGHUP: load the file again; swap it in only if all of it is good. */
 static void
 reload(struct daemon *d)
@@ -640,6 +1035,8 @@ reload(struct daemon *d)
 		map[i] = config_sensor_index(d->conf, n->sensors[i].id);
 	if (sensors_open(d, n, &rt) < 0)
 		goto err;
+	if (alarms_check(n) < 0)
+		goto err_rt;
 	if (new_mqtt) {
 		char old[TOPIC_MAX];
 
@@ -679,8 +1076,14 @@ reload(struct daemon *d)
 	/* storage keys apply at restart: keep the running store's path. */
 	free(n->storage.path);
 	n->storage.path = strdup(d->conf->storage.path);
+	/* The alarms carry over by id: persisted from the old engine, restored into the new. */
+	alarms_persist_all(d);
+	alarm_free(d->alarms);
+	d->alarms = NULL;
 	config_free(d->conf);
 	d->conf = n;
+	if (alarms_open(d, n, &d->alarms) < 0)
+		fatalx("reload: the alarm engine cannot be rebuilt");
 	timer_set(d->fd[FD_COMMIT], n->storage.commit_interval_ms, n->storage.commit_interval_ms,
 	    false);
 	window_timer_set(d);
@@ -713,6 +1116,15 @@ tick(struct daemon *d)
 
 	mqtt_tick(d->mqtt);
 	mqtt_try_connect(d);
+	alarm_tick(d->alarms, now_ms(CLOCK_REALTIME));
+	if (mono >= d->next_usage) {
+		struct store_stats st;
+
+		if (store_stats(d->store, &st) == 0)
+			alarm_store_usage(d->alarms, (double)st.used_bytes /
+			    ((double)d->conf->storage.max_size_mb * 1048576.0), now_ms(CLOCK_REALTIME));
+		d->next_usage = mono + 10000;
+	}
 	/*
 	 * Retention and the size cap, every second: small batches keep each
 	 * step short, and up to PRUNE_BATCHES of them keep up with the
@@ -780,6 +1192,7 @@ on_window_timer(struct daemon *d)
 		jb_int(&b, "step_ms", step);
 		audit_add(d, "clock_sync", &b);
 	}
+	alarm_clock_step(d->alarms, step);
 	if (now < d->agg.start_ms) {
 		/* Back before the running window: close it as measured, start anew. */
 		telemetry_publish(d);
@@ -844,6 +1257,9 @@ loop_once(struct daemon *d, int timeout_ms)
 			timer_drain(d->fd[id]);
 			notify_send("WATCHDOG=1");
 			break;
+		case FD_CONTROL:
+			on_control(d);
+			break;
 		case FD_MQTT:
 			if (ev[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP))
 				mqtt_on_readable(d->mqtt);
@@ -852,6 +1268,7 @@ loop_once(struct daemon *d, int timeout_ms)
 			break;
 		}
 	}
+	alarms_flush(d);
 	if (d->pump)
 		outbox_pump(d);
 	mqtt_sync(d);
@@ -966,6 +1383,19 @@ run(struct config *conf)
 		goto out;
 	}
 	d.nsensors = conf->nsensors;
+	if (alarms_open(&d, conf, &d.alarms) < 0) {
+		log_warnx("start-up failed: alarm rules");
+		d.exit_code = 1;
+		goto out;
+	}
+	if (control_open(&d, conf->gateway.state_dir) == 0) {
+		struct epoll_event ev = { .events = EPOLLIN, .data.u32 = FD_CONTROL };
+
+		if (epoll_ctl(d.ep, EPOLL_CTL_ADD, d.fd[FD_CONTROL], &ev) < 0)
+			log_warn("epoll_ctl control socket");
+	} else {
+		log_warnx("no control socket: coldgatectl ack will not reach this daemon");
+	}
 	d.window = conf->mqtt.max_inflight;
 	d.backoff = conf->mqtt.reconnect_min;
 
@@ -1011,6 +1441,14 @@ run(struct config *conf)
 	}
 	shutdown_mqtt(&d);
 out:
+	if (d.store != NULL)
+		alarms_persist_all(&d);
+	alarm_free(d.alarms);
+	free(d.dirty);
+	if (d.control_path != NULL) {
+		unlink(d.control_path);
+		free(d.control_path);
+	}
 	if (d.store != NULL)
 		store_set_state(d.store, "mqtt", "stopped");
 	sensors_close(&d);

@@ -1,0 +1,117 @@
+#include "rules.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "alarm.h"
+#include "config.h"
+
+/* The common part of every engine rule made from one configured rule. */
+static struct alarm_rule
+rule_base(const struct config *c, const struct alarm_cfg *a)
+{
+	struct alarm_rule r;
+	int q = a->quantity != NULL ? quantity_from_name(a->quantity) : -1;
+
+	memset(&r, 0, sizeof(r));
+	r.severity = a->critical ? ALARM_CRITICAL : ALARM_WARNING;
+	/* Tiers of one limit differ by severity: the critical one is tagged. */
+	if (a->critical)
+		strcpy(r.tag, "critical");
+	r.sensor = a->sensor[0] != '\0' ? config_sensor_index(c, a->sensor) : -1;
+	r.zone = r.sensor >= 0 ? (int)c->sensors[r.sensor].zone_idx :
+	    a->zone[0] != '\0' ? config_zone_index(c, a->zone) : -1;
+	r.quantity = q >= 0 ? (enum quantity)q : Q_TEMPERATURE;
+	r.hysteresis = a->hysteresis;
+	r.delay = a->delay;
+	return r;
+}
+
+/* Engine rules for one configured rule into out (room for 2); returns how many. */
+static size_t
+rules_of(const struct config *c, const struct alarm_cfg *a, struct alarm_rule *out)
+{
+	struct alarm_rule r = rule_base(c, a);
+	const char *type = a->type != NULL ? a->type : "threshold";
+	size_t n = 0;
+
+	if (strcmp(type, "threshold") == 0) {
+		if (a->has_high) {
+			out[n] = r;
+			out[n].kind = ALARM_HIGH;
+			out[n].has_high = true;
+			out[n++].high = a->high;
+		}
+		if (a->has_low) {
+			out[n] = r;
+			out[n].kind = ALARM_LOW;
+			out[n].has_low = true;
+			out[n++].low = a->low;
+		}
+		return n;
+	}
+	if (strcmp(type, "excursion") == 0) {
+		r.kind = ALARM_EXCURSION;
+		r.has_high = a->has_high;
+		r.high = a->high;
+		r.has_low = a->has_low;
+		r.low = a->low;
+		r.window = a->window;
+		r.budget = a->total;
+	} else if (strcmp(type, "rate") == 0) {
+		r.kind = ALARM_RATE;
+		r.rate = a->rate;
+		r.span = a->span;
+	} else if (strcmp(type, "stale") == 0) {
+		r.kind = ALARM_STALE;
+		r.stale_after = a->stale_after;
+	} else if (strcmp(type, "fault") == 0) {
+		r.kind = ALARM_FAULT;
+		r.fault_count = a->fault_count;
+	} else if (strcmp(type, "door") == 0) {
+		r.kind = ALARM_DOOR_OPEN;
+		r.quantity = Q_DOOR;
+		r.door_open_max = a->door_open_max;
+	} else if (strcmp(type, "store_full") == 0) {
+		r.kind = ALARM_STORE_FULL;
+		r.store_fraction = a->store_full_pct > 0 ? a->store_full_pct / 100.0 : 0;
+		r.zone = r.sensor = -1;
+	} else if (strcmp(type, "uplink_down") == 0) {
+		r.kind = ALARM_UPLINK_DOWN;
+		r.uplink_down_max = a->uplink_down_max;
+		r.zone = r.sensor = -1;
+	} else {
+		return 0;	/* the configuration refuses unknown types */
+	}
+	out[n++] = r;
+	return n;
+}
+
+int
+rules_build(const struct config *c, struct alarm_rule **rules, size_t *nrules,
+    struct alarm_sensor **sensors)
+{
+	struct alarm_rule *r;
+	struct alarm_sensor *s;
+	size_t n = 0;
+
+	*rules = NULL;
+	*sensors = NULL;
+	*nrules = 0;
+	if ((r = calloc(2 * c->nalarms + 1, sizeof(*r))) == NULL ||
+	    (s = calloc(c->nsensors + 1, sizeof(*s))) == NULL) {
+		free(r);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < c->nalarms; i++)
+		n += rules_of(c, &c->alarms[i], r + n);
+	for (size_t i = 0; i < c->nsensors; i++) {
+		s[i].id = c->sensors[i].id;
+		s[i].zone = (int)c->sensors[i].zone_idx;
+	}
+	*rules = r;
+	*nrules = n;
+	*sensors = s;
+	return 0;
+}
