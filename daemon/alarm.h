@@ -161,6 +161,12 @@ struct alarm_record {
 	struct alarm_span spans[ALARM_SPANS_MAX];
 };
 
+/* A record as the store keeps it: the version word, then the struct. */
+struct alarm_blob {
+	uint32_t		 version;	/* ALARM_RECORD_VERSION */
+	struct alarm_record	 rec;
+};
+
 struct alarm_engine;
 
 /*

@@ -114,3 +114,29 @@ cmd_parse(const char *name, const void *payload, size_t len, struct cmd *out, ch
 	out->kind = CMD_ACK;
 	return rc;
 }
+
+int
+cmd_reply_parse(const char *reply, size_t len, bool *ok, char *err, size_t errlen)
+{
+	json_tokener *tok;
+	json_object *o, *v;
+	int rc = -EINVAL;
+
+	*ok = false;
+	if (errlen > 0)
+		err[0] = '\0';
+	if ((tok = json_tokener_new_ex(8)) == NULL)
+		return -ENOMEM;
+	o = json_tokener_parse_ex(tok, reply, (int)len);
+	json_tokener_free(tok);
+	if (o == NULL)
+		return -EINVAL;
+	if (json_object_object_get_ex(o, "ok", &v) && json_object_is_type(v, json_type_boolean)) {
+		*ok = json_object_get_boolean(v);
+		if (json_object_object_get_ex(o, "error", &v) && errlen > 0)
+			snprintf(err, errlen, "%s", json_object_get_string(v));
+		rc = 0;
+	}
+	json_object_put(o);
+	return rc;
+}

@@ -11,6 +11,7 @@
 #ifndef COLDGATE_CMD_H
 #define COLDGATE_CMD_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #define CMD_MAX_BYTES	1024
@@ -30,5 +31,11 @@ struct cmd {
  */
 int	 cmd_parse(const char *name, const void *payload, size_t len, struct cmd *out,
 	     char *why, size_t whylen);
+
+/*
+ * Read a reply the daemon gave (coldgatectl): *ok from "ok", and the
+ * "error" text into err.  0, or -EINVAL when it is not a reply.
+ */
+int	 cmd_reply_parse(const char *reply, size_t len, bool *ok, char *err, size_t errlen);
 
 #endif

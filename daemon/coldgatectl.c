@@ -16,9 +16,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pwd.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "alarm.h"
 #include "audit.h"
+#include "cmd.h"
 #include "config.h"
 #include "json.h"
 #include "log.h"
@@ -32,7 +39,7 @@
 #define EXIT_STORE	1
 #define EXIT_USAGE	2
 
-static const char *const later_commands[] = { "sensors", "alarms", "ack", "export", NULL };
+static const char *const later_commands[] = { "sensors", "export", NULL };
 
 static void
 usage(FILE *fp)
@@ -42,6 +49,8 @@ usage(FILE *fp)
 	    "       coldgatectl [-c FILE] readings [--sensor ID] [--since T] [--until T]"
 	    " [--format csv|json]\n"
 	    "       coldgatectl [-c FILE] audit [verify]\n"
+	    "       coldgatectl [-c FILE] alarms [--all]\n"
+	    "       coldgatectl [-c FILE] ack ALARM_ID [--by NAME]\n"
 	    "  -c FILE   configuration; default %s\n"
 	    "  T         epoch seconds, 2026-11-29, 2026-11-29T10:00[:SS] (local time),\n"
 	    "            or relative to now: -30s, -30m, -2h, -7d\n",
@@ -557,6 +566,156 @@ cmd_audit(const struct config *c, int argc, char **argv)
 	return 0;
 }
 
+struct alarm_list {
+	const struct config	*c;
+	bool			 all;
+	int			 shown;
+};
+
+static int
+alarm_list_cb(const struct store_alarm *sa, void *arg)
+{
+	struct alarm_list *l = arg;
+	struct alarm_blob b;
+	const struct alarm_record *r = &b.rec;
+	char since[40], acked[40];
+	const char *zone = "gateway";
+
+	if (sa->len != sizeof(b))
+		return 0;
+	memcpy(&b, sa->data, sizeof(b));
+	if (b.version != ALARM_RECORD_VERSION || (!l->all && r->state == ALARM_CLEARED))
+		return 0;
+	if (r->zone >= 0 && (size_t)r->zone < l->c->nzones)
+		zone = l->c->zones[r->zone].name;
+	if (l->shown++ == 0)
+		printf("%-8s %-9s %-40s %s\n", "STATE", "SEVERITY", "ALARM", "ZONE");
+	printf("%-8s %-9s %-40s %s\n", alarm_state_name(r->state),
+	    alarm_severity_name(r->severity), r->id, zone);
+	printf("         %s %.3f, limit %.3f, since %s\n", alarm_kind_name(r->kind), r->value,
+	    r->limit, r->since > 0 ? iso_time(r->since, since, sizeof(since)) : "-");
+	if (r->acked_by[0] != '\0' || r->acked_at > 0)
+		printf("         acknowledged by %s at %s\n", r->acked_by[0] ? r->acked_by : "(no name)",
+		    iso_time(r->acked_at, acked, sizeof(acked)));
+	return 0;
+}
+
+/* alarms [--all]: the active and acknowledged alarms (with --all, cleared ones too). */
+static int
+cmd_alarms(const struct config *c, int argc, char **argv)
+{
+	struct alarm_list l = { .c = c };
+	struct store *s;
+	int err;
+
+	if (argc == 2 && strcmp(argv[1], "--all") == 0)
+		l.all = true;
+	else if (argc != 1) {
+		fprintf(stderr, "coldgatectl: alarms: unknown argument '%s'\n", argv[1]);
+		return EXIT_USAGE;
+	}
+	if ((s = open_store(c)) == NULL)
+		return EXIT_STORE;
+	err = store_alarm_each(s, alarm_list_cb, &l);
+	store_close(s);
+	if (err < 0) {
+		fprintf(stderr, "coldgatectl: reading alarms in %s: %s\n", c->storage.path,
+		    strerror(-err));
+		return EXIT_STORE;
+	}
+	if (l.shown == 0)
+		printf(l.all ? "no alarms recorded\n" : "no active alarms\n");
+	return 0;
+}
+
+/* Who is acknowledging: --by, else the user behind sudo, else the login. */
+static const char *
+ack_name(const char *by)
+{
+	const char *u;
+	struct passwd *pw;
+
+	if (by != NULL)
+		return by;
+	if ((u = getenv("SUDO_USER")) != NULL && *u != '\0')
+		return u;
+	if ((pw = getpwuid(getuid())) != NULL)
+		return pw->pw_name;
+	return "";
+}
+
+/*
+ * ack ALARM_ID [--by NAME]: through the daemon's control socket, which
+ * does what an MQTT cmd/ack does and answers the same way.
+ */
+static int
+cmd_ack(const struct config *c, int argc, char **argv)
+{
+	const char *id = NULL, *by = NULL;
+	struct sockaddr_un sun = { .sun_family = AF_UNIX }, me = { .sun_family = AF_UNIX };
+	struct timeval tv = { .tv_sec = 10 };
+	struct jbuf jb = { 0 };
+	char msg[CMD_MAX_BYTES + 8], reply[2048], err[256];
+	ssize_t n;
+	bool ok;
+	int fd, len;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--by") == 0 && i + 1 < argc)
+			by = argv[++i];
+		else if (id == NULL && argv[i][0] != '-')
+			id = argv[i];
+		else {
+			fprintf(stderr, "coldgatectl: ack: unexpected argument '%s'\n", argv[i]);
+			return EXIT_USAGE;
+		}
+	}
+	if (id == NULL) {
+		fprintf(stderr, "coldgatectl: ack: which alarm? (see coldgatectl alarms)\n");
+		return EXIT_USAGE;
+	}
+	jb_begin(&jb, '{');
+	jb_str(&jb, "alarm", id);
+	jb_str(&jb, "by", ack_name(by));
+	jb_end(&jb, '}');
+	len = snprintf(msg, sizeof(msg), "ack\n%s", jb_text(&jb) ? jb_text(&jb) : "");
+	jb_free(&jb);
+	if (len >= (int)sizeof(msg)) {
+		fprintf(stderr, "coldgatectl: ack: the name is too long\n");
+		return EXIT_USAGE;
+	}
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/control.sock", c->gateway.state_dir);
+	/* An autobound address of our own, so the daemon can answer. */
+	if ((fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)) < 0 ||
+	    bind(fd, (struct sockaddr *)&me, sizeof(sa_family_t)) < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
+	    connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 ||
+	    send(fd, msg, (size_t)len, 0) < 0) {
+		fprintf(stderr, "coldgatectl: ack: cannot reach coldgated at %s: %s\n",
+		    sun.sun_path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return EXIT_STORE;
+	}
+	n = recv(fd, reply, sizeof(reply) - 1, 0);
+	close(fd);
+	if (n < 0) {
+		fprintf(stderr, "coldgatectl: ack: no answer from coldgated: %s\n", strerror(errno));
+		return EXIT_STORE;
+	}
+	reply[n] = '\0';
+	if (cmd_reply_parse(reply, (size_t)n, &ok, err, sizeof(err)) < 0) {
+		fprintf(stderr, "coldgatectl: ack: unexpected answer: %s\n", reply);
+		return EXIT_STORE;
+	}
+	if (!ok) {
+		fprintf(stderr, "coldgatectl: ack %s: %s\n", id, err);
+		return 1;
+	}
+	printf("%s acknowledged by %s\n", id, ack_name(by));
+	return 0;
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -601,7 +760,7 @@ main(int argc, char *argv[])
 		}
 	}
 	if (strcmp(cmd, "status") != 0 && strcmp(cmd, "readings") != 0 &&
-	    strcmp(cmd, "audit") != 0) {
+	    strcmp(cmd, "audit") != 0 && strcmp(cmd, "alarms") != 0 && strcmp(cmd, "ack") != 0) {
 		fprintf(stderr, "coldgatectl: unknown command '%s'\n", cmd);
 		usage(stderr);
 		return EXIT_USAGE;
@@ -612,6 +771,10 @@ main(int argc, char *argv[])
 		rc = cmd_status(c, argc, argv);
 	else if (strcmp(cmd, "audit") == 0)
 		rc = cmd_audit(c, argc, argv);
+	else if (strcmp(cmd, "alarms") == 0)
+		rc = cmd_alarms(c, argc, argv);
+	else if (strcmp(cmd, "ack") == 0)
+		rc = cmd_ack(c, argc, argv);
 	else
 		rc = cmd_readings(c, argc, argv);
 	config_free(c);

@@ -32,6 +32,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libconfig.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -111,6 +112,8 @@ static const char *const alarm_keys[] = {
 
 static void perr(struct parser *, const config_setting_t *, const char *,
     const char *, ...) __attribute__((format(printf, 4, 5)));
+static void perr_at(struct parser *, const char *, unsigned int,
+    const char *, const char *, ...) __attribute__((format(printf, 5, 6)));
 
 static bool
 in_list(const char *const *list, const char *s)
@@ -121,34 +124,48 @@ in_list(const char *const *list, const char *s)
 	return false;
 }
 
-/* Record one error; s gives the file and line, and may be NULL. */
+/*
+ * The name of the file an error is in, as the three parts DIR SEP NAME.
+ * INC is NULL for the configuration itself, named by its path as given.
+ * libconfig names an included file by what follows @include, but opened
+ * it as "<include dir>/NAME" (even when NAME is absolute): say that, so
+ * that the name means the file that was read whatever the reader's working
+ * directory.
+ */
 static void
-perr(struct parser *p, const config_setting_t *s, const char *key,
-    const char *fmt, ...)
+file_name(const struct parser *p, const char *inc, const char **dir,
+    const char **sep, const char **name)
 {
-	const char *file = p->path;
-	unsigned int line = 0;
+	*dir = *sep = "";
+	*name = inc != NULL ? inc : p->path;
+	if (inc == NULL || p->dir == NULL ||
+	    (inc[0] != '/' && strcmp(p->dir, ".") == 0))
+		return;
+	if (strcmp(p->dir, "/") != 0)
+		*dir = p->dir;
+	if (inc[0] != '/')
+		*sep = "/";
+}
+
+static void
+vperr(struct parser *p, const char *inc, unsigned int line, const char *key,
+    const char *fmt, va_list ap)
+{
+	const char *dir, *sep, *name;
 	char msg[512], *text;
-	va_list ap;
 	int n;
 
 	if (p->nerrs == MAX_ERRORS) {
 		p->dropped++;
 		return;
 	}
-	if (s != NULL) {
-		line = config_setting_source_line(s);
-		/* Settings from an @include carry their own file name. */
-		if (config_setting_source_file(s) != NULL)
-			file = config_setting_source_file(s);
-	}
-	va_start(ap, fmt);
+	file_name(p, inc, &dir, &sep, &name);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
 	if (line > 0)
-		n = asprintf(&text, "%s:%u: %s: %s", file, line, key, msg);
+		n = asprintf(&text, "%s%s%s:%u: %s: %s", dir, sep, name, line,
+		    key, msg);
 	else
-		n = asprintf(&text, "%s: %s: %s", file, key, msg);
+		n = asprintf(&text, "%s%s%s: %s: %s", dir, sep, name, key, msg);
 	if (n < 0) {
 		p->nomem = true;
 		return;
@@ -156,6 +173,32 @@ perr(struct parser *p, const config_setting_t *s, const char *key,
 	p->errs[p->nerrs].line = line;
 	p->errs[p->nerrs].text = text;
 	p->nerrs++;
+}
+
+/* Record one error; s gives the file and line, and may be NULL. */
+static void
+perr(struct parser *p, const config_setting_t *s, const char *key,
+    const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	/* Settings from an @include carry their own file name. */
+	vperr(p, s != NULL ? config_setting_source_file(s) : NULL,
+	    s != NULL ? config_setting_source_line(s) : 0, key, fmt, ap);
+	va_end(ap);
+}
+
+/* Record one error at LINE of the file INC (as in file_name). */
+static void
+perr_at(struct parser *p, const char *inc, unsigned int line, const char *key,
+    const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vperr(p, inc, line, key, fmt, ap);
+	va_end(ap);
 }
 
 static char *
@@ -519,7 +562,7 @@ take_file(struct parser *p, const config_setting_t *grp, const char *prefix,
 {
 	char key[KEY_MAX], q[QUOTE_MAX];
 	struct stat st;
-	const char *v;
+	const char *v, *why = NULL;
 	int fd, r;
 
 	if ((r = get_string(p, grp, prefix, name, &v)) != PRESENT)
@@ -527,20 +570,25 @@ take_file(struct parser *p, const config_setting_t *grp, const char *prefix,
 	free(*dst);
 	if ((*dst = join_path(p, p->dir, v)) == NULL)
 		return BAD;
-	fd = open(*dst, O_RDONLY | O_CLOEXEC);
-	/* A directory opens fine and fails only when read. */
-	if (fd != -1 && fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+	/*
+	 * A directory opens fine and fails only when read.  A FIFO would
+	 * block a plain open() here, hanging a reload, and every read later.
+	 */
+	if ((fd = open(*dst, O_RDONLY | O_NONBLOCK | O_CLOEXEC)) == -1 ||
+	    fstat(fd, &st) == -1)
+		why = strerror(errno);
+	else if (S_ISDIR(st.st_mode))
+		why = strerror(EISDIR);
+	else if (S_ISFIFO(st.st_mode))
+		why = "is a FIFO";
+	if (fd != -1)
 		close(fd);
-		fd = -1;
-		errno = EISDIR;
-	}
-	if (fd == -1) {
+	if (why != NULL) {
 		perr(p, config_setting_get_member(grp, name),
 		    keyof(key, prefix, name), "cannot read %s: %s",
-		    quote(q, *dst), strerror(errno));
+		    quote(q, *dst), why);
 		return BAD;
 	}
-	close(fd);
 	return PRESENT;
 }
 
@@ -1145,6 +1193,211 @@ parse_root(struct parser *p, const config_setting_t *root)
 	free(store_path);
 }
 
+/*
+ * libconfig reads an @include file through flex, which exit()s the whole
+ * process ("input in flex scanner failed") when a read fails -- as it does
+ * on a directory, and `@include ""` names the configuration's own
+ * directory -- and blocks for ever on a FIFO.  A reload must neither kill
+ * nor hang the daemon, so before libconfig sees the file we find its
+ * @include lines the way its scanner does and refuse any that names
+ * something other than a regular file, or a file that cannot be read.
+ *
+ * The scanner (libconfig 1.5 scanner.l) opens an include where a line
+ * starts with [ \t]*@include[ \t]+" outside a comment and a string; the
+ * name runs to the next " with \\ and \" as escapes (a NUL ends a run of
+ * plain characters); it opens "<include dir>/NAME" and reads it at once.
+ * Its state carries over from the end of an included file to the rest of
+ * the including one, and so does ours.  libconfig gives up at the first
+ * include it cannot open or that nests too deep, and so do we: it reads
+ * nothing after that.
+ */
+#define INCLUDE_DEPTH_MAX	10	/* libconfig's MAX_INCLUDE_DEPTH */
+
+enum scan_state { SCAN_CODE, SCAN_COMMENT, SCAN_STRING, SCAN_INCLUDE };
+
+struct include_scan {
+	enum scan_state	 state;
+	char		 name[PATH_MAX];	/* of the @include being read */
+	size_t		 len;
+	bool		 toolong;
+	bool		 stop;		/* libconfig reads no further */
+};
+
+static int scan_includes(struct parser *, struct include_scan *, FILE *,
+    const char *, int);
+
+static int
+peek(FILE *fp)
+{
+	int ch = getc(fp);
+
+	if (ch != EOF)
+		ungetc(ch, fp);
+	return ch;
+}
+
+/*
+ * At the start of a line: consume "[ \t]*@include[ \t]+\"" if it is there.
+ * Otherwise put back the character that did not match; those consumed
+ * before it (blanks, part of "@include") change no scanner state.
+ */
+static bool
+include_opens(FILE *fp)
+{
+	const char *w;
+	int ch;
+
+	do
+		ch = getc(fp);
+	while (ch == ' ' || ch == '\t');
+	for (w = "@include"; *w != '\0'; w++, ch = getc(fp))
+		if (ch != *w)
+			goto mismatch;
+	if (ch != ' ' && ch != '\t')
+		goto mismatch;
+	do
+		ch = getc(fp);
+	while (ch == ' ' || ch == '\t');
+	if (ch == '"')
+		return true;
+mismatch:
+	if (ch != EOF)
+		ungetc(ch, fp);
+	return false;
+}
+
+/* The @include just read, at LINE of FILE (NULL: the configuration). */
+static void
+include_file(struct parser *p, struct include_scan *sc, const char *file,
+    unsigned int line, int depth)
+{
+	char full[PATH_MAX], q[QUOTE_MAX], *inc;
+	struct stat st;
+	FILE *fp;
+	int fd, n, err;
+
+	sc->name[sc->len] = '\0';
+	/* libconfig fails on these: too deep, or a name too long to open. */
+	if (depth == INCLUDE_DEPTH_MAX || sc->toolong ||
+	    (n = snprintf(full, sizeof(full), "%s/%s", p->dir, sc->name)) < 0 ||
+	    (size_t)n >= sizeof(full) ||
+	    (fd = open(full, O_RDONLY | O_NONBLOCK | O_CLOEXEC)) == -1) {
+		sc->stop = true;
+		return;
+	}
+	if (fstat(fd, &st) == -1)
+		st.st_mode = 0;		/* say "not a regular file" */
+	if (!S_ISREG(st.st_mode)) {
+		perr_at(p, file, line, "@include", "cannot read %s: %s",
+		    quote(q, sc->name), S_ISDIR(st.st_mode) ? strerror(EISDIR) :
+		    "not a regular file");
+		close(fd);
+		sc->stop = true;
+		return;
+	}
+	if ((inc = xstrdup(p, sc->name)) == NULL ||
+	    (fp = fdopen(fd, "r")) == NULL) {
+		p->nomem = true;
+		sc->stop = true;
+		free(inc);
+		close(fd);
+		return;
+	}
+	if ((err = scan_includes(p, sc, fp, inc, depth + 1)) != 0) {
+		perr_at(p, file, line, "@include", "cannot read %s: %s",
+		    quote(q, inc), strerror(err));
+		sc->stop = true;
+	}
+	fclose(fp);
+	free(inc);
+}
+
+/*
+ * Scan FP, the file FILE (NULL: the configuration), DEPTH includes deep.
+ * Returns 0, or the errno of a failed read of FP, which flex too would
+ * meet (and exit on).
+ */
+static int
+scan_includes(struct parser *p, struct include_scan *sc, FILE *fp,
+    const char *file, int depth)
+{
+	unsigned int line = 1;
+	bool bol = true, cut = false;
+	int ch, err = 0;
+
+	for (;;) {
+		if (sc->state == SCAN_CODE && bol) {
+			bol = false;
+			if (include_opens(fp)) {
+				sc->state = SCAN_INCLUDE;
+				sc->len = 0;
+				sc->toolong = false;
+				cut = false;
+			}
+			continue;
+		}
+		if ((ch = getc(fp)) == EOF) {
+			err = errno;
+			break;
+		}
+		if (ch == '\n')
+			line++;
+		switch (sc->state) {
+		case SCAN_CODE:
+			if (ch == '\n')
+				bol = true;
+			else if (ch == '"')
+				sc->state = SCAN_STRING;
+			else if (ch == '#' || (ch == '/' && peek(fp) == '/')) {
+				/* To the end of the line, not the newline. */
+				while ((ch = peek(fp)) != EOF && ch != '\n')
+					getc(fp);
+			} else if (ch == '/' && peek(fp) == '*') {
+				getc(fp);
+				sc->state = SCAN_COMMENT;
+			}
+			break;
+		case SCAN_COMMENT:
+			if (ch == '*' && peek(fp) == '/') {
+				getc(fp);
+				sc->state = SCAN_CODE;
+			}
+			break;
+		case SCAN_STRING:
+			if (ch == '\\') {
+				if ((ch = peek(fp)) == '\\' || ch == '"')
+					getc(fp);
+			} else if (ch == '"')
+				sc->state = SCAN_CODE;
+			break;
+		case SCAN_INCLUDE:
+			if (ch == '"') {
+				sc->state = SCAN_CODE;
+				include_file(p, sc, file, line, depth);
+				if (sc->stop)
+					return 0;
+				break;
+			}
+			if (ch == '\\') {
+				/* Any other character after it starts a new run. */
+				cut = false;
+				if ((ch = peek(fp)) != '\\' && ch != '"')
+					break;
+				getc(fp);
+			} else if (ch == '\0')
+				cut = true;
+			if (cut)
+				break;
+			if (sc->len == sizeof(sc->name) - 1)
+				sc->toolong = true;
+			else
+				sc->name[sc->len++] = (char)ch;
+			break;
+		}
+	}
+	return ferror(fp) ? (err != 0 ? err : EIO) : 0;
+}
+
 /* The directory part of PATH, "." when it has none. */
 static char *
 dir_of(const char *path)
@@ -1230,18 +1483,31 @@ config_load(const char *path, char **errors)
 	p.conf = c;
 	set_defaults(c);
 
+	/* A FIFO or the like cannot be read twice: libconfig alone reads it. */
+	if (S_ISREG(st.st_mode)) {
+		struct include_scan sc = { .state = SCAN_CODE };
+		int err;
+
+		if ((err = scan_includes(&p, &sc, fp, NULL, 0)) != 0)
+			perr_at(&p, NULL, 0, "cannot read", "%s", strerror(err));
+		if (p.nomem || p.nerrs > 0)
+			goto done;
+		rewind(fp);
+	}
+
 	config_init(&cf);
 	/* @include names are relative to the file, not to our cwd. */
 	config_set_include_dir(&cf, p.dir);
 	if (!config_read(&cf, fp)) {
-		const char *file = config_error_file(&cf) != NULL ?
-		    config_error_file(&cf) : path;
 		const char *text = config_error_text(&cf) != NULL ?
 		    config_error_text(&cf) : "?";
+		const char *dir, *sep, *file;
 		char *e;
 
+		/* In an included file, config_error_file() names it. */
+		file_name(&p, config_error_file(&cf), &dir, &sep, &file);
 		/* libconfig's plain text is "syntax error": don't say it twice. */
-		if (asprintf(&e, "%s:%d: syntax error%s%s", file,
+		if (asprintf(&e, "%s%s%s:%d: syntax error%s%s", dir, sep, file,
 		    config_error_line(&cf), strcmp(text, "syntax error") == 0 ?
 		    "" : ": ", strcmp(text, "syntax error") == 0 ? "" : text) < 0)
 			p.nomem = true;

@@ -473,12 +473,6 @@ sensors_run(struct daemon *d)
 
 /* ---- alarms ---- */
 
-/* The alarm's durable record as stored: a version word, then the struct. */
-struct alarm_blob {
-	uint32_t		 version;
-	struct alarm_record	 rec;
-};
-
 static void
 alarm_mark_dirty(struct daemon *d, const char *id)
 {
