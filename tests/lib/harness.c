@@ -1044,6 +1044,13 @@ harness_sub_find(struct harness_sub *s, size_t from, const char *suffix,
 	return -1;
 }
 
+int
+harness_sub_publish(struct harness_sub *s, const char *topic, const char *payload)
+{
+	return mosquitto_publish(s->mosq, NULL, topic, (int)strlen(payload), payload, 1, false) ==
+	    MOSQ_ERR_SUCCESS ? 0 : -1;
+}
+
 long
 harness_sub_wait(struct harness_sub *s, size_t from, const char *suffix,
     bool (*match)(const struct harness_msg *, void *), void *arg, double timeout)

@@ -202,6 +202,8 @@ void	 harness_sub_stop(struct harness_sub *);	/* accepts NULL */
  * pointer from harness_sub_get() stays valid.
  */
 size_t	 harness_sub_count(struct harness_sub *);
+/* Publish payload on topic (QoS 1, not retained) through the subscriber's connection. */
+int	 harness_sub_publish(struct harness_sub *, const char *topic, const char *payload);
 const struct harness_msg *harness_sub_get(struct harness_sub *, size_t i);
 /* How many times the connection (re)connected. */
 int	 harness_sub_connects(struct harness_sub *);

@@ -1,0 +1,261 @@
+/*
+ * Alarms end to end (SPEC §4, §6) with the sim driver's script and a real
+ * mosquitto: a cold room warms above 4 C -> nothing before `delay` ->
+ * retained active -> ack over MQTT -> acked -> cools -> cleared; a bad ack
+ * changes nothing and is answered on cmd/result; a restart mid-alarm
+ * leaves exactly one active; coldgatectl acks through the control socket.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/harness.h"
+
+#define ALARM_ID	"c1-probe-temperature-high"
+#define ALARM_TOPIC	"alarm/" ALARM_ID
+
+/* The probe: 2 C, warms to 9 C between 2 s and 4 s, holds, cools at @COOL@ s. */
+static const char cfg_text[] =
+	HARNESS_CFG_HEAD
+	"publish = { interval = 1; };\n"
+	"zones = ( { id = \"cold-1\"; name = \"冷库 1\"; } );\n"
+	"sensors = (\n"
+	"  { id = \"c1-probe\"; zone = \"cold-1\"; driver = \"sim\"; quantity = \"temperature\";\n"
+	"    script = ( (0, 2.0), (2, 2.0), (4, 9.0), (@COOL@, 9.0), (@COOL2@, 1.0) ); interval = 0.25; }\n"
+	");\n"
+	"alarms = (\n"
+	"  { zone = \"cold-1\"; quantity = \"temperature\"; high = 4.0; hysteresis = 0.5; delay = 3; }\n"
+	");\n";
+
+static char *
+config_with_cooling(struct harness *h, int cool)
+{
+	char a[16], b[16], *t1, *t2, *cfg;
+
+	snprintf(a, sizeof(a), "%d", cool);
+	snprintf(b, sizeof(b), "%d", cool + 2);
+	t1 = harness_replace(cfg_text, "@COOL@", a);
+	t2 = harness_replace(t1, "@COOL2@", b);
+	cfg = harness_write_config(h, "coldgate.cfg", t2);
+	free(t1);
+	free(t2);
+	return cfg;
+}
+
+static bool
+is_ok_result(const struct harness_msg *m, void *want_ok)
+{
+	json_object *ok = harness_json_get(m->json, "ok");
+
+	return ok != NULL && json_object_get_boolean(ok) == *(bool *)want_ok;
+}
+
+static size_t
+count_state(struct harness_sub *sub, const char *state)
+{
+	size_t n = 0;
+
+	for (long i = 0; (i = harness_sub_find(sub, (size_t)i, ALARM_TOPIC, harness_match_state,
+	    (void *)state)) >= 0; i++)
+		n++;
+	return n;
+}
+
+static void
+test_warm_cold_room_alarm_ack_and_clear(void **state)
+{
+	struct harness *h = *state;
+	struct harness_sub *sub;
+	const struct harness_msg *m;
+	int64_t since, ts, started;
+	bool yes = true, no = false;
+	char *cfg, why[1024];
+	long i, r;
+	size_t mark;
+
+	sub = harness_sub_start(h, "coldgate/#", false);
+	assert_non_null(sub);
+	cfg = config_with_cooling(h, 14);
+	started = harness_wall_ms();
+	assert_int_equal(harness_daemon_start(h, cfg, NULL), 0);
+
+	i = harness_sub_wait(sub, 0, ALARM_TOPIC, harness_match_state, "active", HARNESS_TIMEOUT);
+	if (i < 0)
+		fail_msg("no active alarm on " HARNESS_BASE ALARM_TOPIC);
+	m = harness_sub_get(sub, (size_t)i);
+	/* Above 4 C from about 2.6 s; with delay = 3 it may not fire before 5.6 s. */
+	if (!harness_json_int(m->json, "since", &since) || !harness_json_int(m->json, "ts", &ts))
+		fail_msg("alarm without since/ts: %s", m->payload);
+	if (ts - since < 3000)
+		fail_msg("fired %lld ms after the limit was crossed; delay is 3 s: %s",
+		    (long long)(ts - since), m->payload);
+	if (since < started)
+		fail_msg("since before the daemon started: %s", m->payload);
+	if (strcmp(harness_json_str(m->json, "zone"), "cold-1") != 0 ||
+	    strcmp(harness_json_str(m->json, "sensor"), "c1-probe") != 0 ||
+	    strcmp(harness_json_str(m->json, "rule"), "high") != 0)
+		fail_msg("alarm payload: %s", m->payload);
+
+	/* A retained message: a late subscriber sees the alarm. */
+	{
+		struct harness_sub *late = harness_sub_start(h, HARNESS_BASE ALARM_TOPIC, false);
+
+		assert_non_null(late);
+		if (harness_sub_wait(late, 0, ALARM_TOPIC, harness_match_state, "active",
+		    HARNESS_TIMEOUT) < 0)
+			fail_msg("the active alarm is not retained");
+		harness_sub_stop(late);
+	}
+
+	/* Bad acks: each answered with ok:false, none changes the alarm. */
+	mark = harness_sub_count(sub);
+	harness_sub_publish(sub, HARNESS_BASE "cmd/ack", "{\"alarm\":\"no-such-alarm\"}");
+	harness_sub_publish(sub, HARNESS_BASE "cmd/ack", "not json at all");
+	harness_sub_publish(sub, HARNESS_BASE "cmd/ack", "{\"alarm\":\"" ALARM_ID "\",\"x\":1}");
+	harness_sub_publish(sub, HARNESS_BASE "cmd/reboot", "{}");
+	r = (long)mark;
+	for (int k = 0; k < 4; k++) {
+		r = harness_sub_wait(sub, (size_t)r, "cmd/result", is_ok_result, &no,
+		    HARNESS_TIMEOUT);
+		if (r < 0)
+			fail_msg("bad command %d was not answered with ok:false on cmd/result", k);
+		r++;
+	}
+	if (harness_sub_find(sub, mark, ALARM_TOPIC, harness_match_state, "acked") >= 0)
+		fail_msg("a bad ack changed the alarm");
+	if (!harness_daemon_running(h))
+		fail_msg("a bad command stopped the daemon");
+
+	/* The real ack. */
+	harness_sub_publish(sub, HARNESS_BASE "cmd/ack",
+	    "{\"alarm\":\"" ALARM_ID "\",\"by\":\"王师傅\"}");
+	if (harness_sub_wait(sub, mark, "cmd/result", is_ok_result, &yes, HARNESS_TIMEOUT) < 0)
+		fail_msg("the ack was not answered with ok:true");
+	i = harness_sub_wait(sub, mark, ALARM_TOPIC, harness_match_state, "acked", HARNESS_TIMEOUT);
+	if (i < 0)
+		fail_msg("no acked state after the ack");
+	m = harness_sub_get(sub, (size_t)i);
+	if (harness_json_str(m->json, "by") == NULL ||
+	    strcmp(harness_json_str(m->json, "by"), "王师傅") != 0)
+		fail_msg("acked without who: %s", m->payload);
+
+	/* The room cools: cleared. */
+	if (harness_sub_wait(sub, (size_t)i, ALARM_TOPIC, harness_match_state, "cleared",
+	    HARNESS_TIMEOUT) < 0)
+		fail_msg("the alarm did not clear when the room cooled");
+	if (count_state(sub, "active") != 1)
+		fail_msg("the alarm went active %zu times", count_state(sub, "active"));
+	if (!harness_check_seqs(sub, 0, 1, why, sizeof(why)))
+		fail_msg("seq: %s", why);
+
+	assert_int_equal(harness_daemon_stop(h), 0);
+	free(cfg);
+	harness_pass(h);
+}
+
+static void
+test_restart_mid_alarm_keeps_exactly_one_active(void **state)
+{
+	struct harness *h = *state;
+	struct harness_sub *sub;
+	char *cfg, *out, *err;
+	size_t mark;
+	int rc;
+
+	sub = harness_sub_start(h, "coldgate/#", false);
+	assert_non_null(sub);
+	/* Warm from the start and for the whole test, before and after the restart. */
+	{
+		char *t = harness_replace(cfg_text, "(0, 2.0), (2, 2.0), (4, 9.0), (@COOL@, 9.0), "
+		    "(@COOL2@, 1.0)", "(0, 9.0), (3600, 9.0)");
+
+		cfg = harness_write_config(h, "coldgate.cfg", t);
+		free(t);
+	}
+	assert_int_equal(harness_daemon_start(h, cfg, NULL), 0);
+	if (harness_sub_wait(sub, 0, ALARM_TOPIC, harness_match_state, "active",
+	    HARNESS_TIMEOUT) < 0)
+		fail_msg("no active alarm");
+
+	/* A crash, then a restart: the probe is still warm, well past its delay again. */
+	harness_daemon_signal(h, SIGKILL);
+	harness_daemon_wait(h, HARNESS_TIMEOUT);
+	mark = harness_sub_count(sub);
+	assert_int_equal(harness_daemon_start(h, cfg, NULL), 0);
+	/* Well past the 3 s delay, on the telemetry clock. */
+	if (harness_sub_wait_n(sub, mark, "telemetry", NULL, NULL, 10, HARNESS_TIMEOUT) < 10)
+		fail_msg("no telemetry after the restart");
+	/*
+	 * One transition only: a message in flight at the kill may come again
+	 * (the same seq), but no second "active" and no "cleared".
+	 */
+	{
+		int64_t first = -1, seq;
+		size_t n = harness_sub_count(sub);
+
+		for (size_t k = 0; k < n; k++) {
+			const struct harness_msg *m = harness_sub_get(sub, k);
+
+			if (strcmp(m->topic, HARNESS_BASE ALARM_TOPIC) != 0)
+				continue;
+			if (!harness_match_state(m, "active"))
+				fail_msg("after the restart: %s", m->payload);
+			if (!harness_json_int(m->json, "seq", &seq))
+				fail_msg("alarm without seq: %s", m->payload);
+			if (first < 0)
+				first = seq;
+			else if (seq != first)
+				fail_msg("the restart raised the alarm again (seq %lld after %lld)",
+				    (long long)seq, (long long)first);
+		}
+	}
+
+	/* Still active for the operator, and coldgatectl can ack it through the socket. */
+	{
+		const char *list[] = { h->coldgatectl, "-c", cfg, "alarms", NULL };
+		const char *ack[] = { h->coldgatectl, "-c", cfg, "ack", ALARM_ID, "--by", "li", NULL };
+
+		rc = harness_run(h, list, &out, &err, HARNESS_TIMEOUT);
+		if (rc != 0 || strstr(out, "active") == NULL || strstr(out, ALARM_ID) == NULL ||
+		    strstr(out, "冷库 1") == NULL)
+			fail_msg("coldgatectl alarms (%d):\n%s%s", rc, out, err);
+		free(out);
+		free(err);
+		rc = harness_run(h, ack, &out, &err, HARNESS_TIMEOUT);
+		if (rc != 0)
+			fail_msg("coldgatectl ack exited %d:\n%s%s", rc, out, err);
+		free(out);
+		free(err);
+		if (harness_sub_wait(sub, mark, ALARM_TOPIC, harness_match_state, "acked",
+		    HARNESS_TIMEOUT) < 0)
+			fail_msg("coldgatectl ack did not reach MQTT");
+		rc = harness_run(h, ack, &out, &err, HARNESS_TIMEOUT);
+		if (rc != 1 || strstr(err, "already acknowledged") == NULL)
+			fail_msg("a second coldgatectl ack exited %d:\n%s%s", rc, out, err);
+		free(out);
+		free(err);
+	}
+	assert_int_equal(harness_daemon_stop(h), 0);
+	free(cfg);
+	harness_pass(h);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_warm_cold_room_alarm_ack_and_clear,
+		    harness_setup, harness_teardown),
+		cmocka_unit_test_setup_teardown(test_restart_mid_alarm_keeps_exactly_one_active,
+		    harness_setup, harness_teardown),
+	};
+
+	return cmocka_run_group_tests_name("integration: alarms", tests, NULL, NULL);
+}
