@@ -1158,7 +1158,7 @@ store_migrate(struct store *s, int from)
 			sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 			return err;
 		}
-		if (v > 0)
+		if (from > 0)
 			log_info("store %s: migrated to schema version %d", s->path, v + 1);
 	}
 	return 0;
