@@ -17,7 +17,9 @@
  * header promises an absolute store path when state_dir is absolute); the
  * MQTT password and TLS files are relative to the directory of the
  * configuration file, as an operator editing /etc/coldgate/coldgate.cfg
- * expects "mqtt.password" to mean /etc/coldgate/mqtt.password.
+ * expects "mqtt.password" to mean /etc/coldgate/mqtt.password.  So are
+ * @include names, and an error in an included file names it that way
+ * ("/etc/coldgate/zones.inc:3: ...").
  *
  * Defaults not written in config.h: a sensor's interval is 10 s, its
  * gpio_line -1 when "line" is absent.  Out of memory, the only error is
