@@ -94,6 +94,8 @@ install: all
 	install -D -m 0755 $(B)/coldgatectl $(DESTDIR)$(PREFIX)/bin/coldgatectl
 	install -D -m 0644 systemd/coldgate.service $(DESTDIR)$(UNITDIR)/coldgate.service
 	install -D -m 0644 config/coldgate.cfg $(DESTDIR)$(SYSCONFDIR)/coldgate/coldgate.cfg.example
+	install -d $(DESTDIR)$(SYSCONFDIR)/coldgate/profiles
+	install -m 0644 config/profiles/*.cfg config/profiles/README.md $(DESTDIR)$(SYSCONFDIR)/coldgate/profiles/
 	install -d -m 0750 $(DESTDIR)/var/lib/coldgate
 
 clean:

@@ -78,7 +78,7 @@ static const char *const top_keys[] = {
 	"gateway", "mqtt", "storage", "publish", "zones", "sensors", "alarms", NULL
 };
 static const char *const gateway_keys[] = {
-	"id", "site", "state_dir", "sysfs_root", NULL
+	"id", "site", "state_dir", "sysfs_root", "profiles_dir", NULL
 };
 static const char *const mqtt_keys[] = {
 	"host", "port", "keepalive", "base_topic", "client_id", "username",
@@ -109,7 +109,19 @@ static const char *const sim_profiles[] = {
 	"mushroom-house", "cold-room", NULL
 };
 static const char *const alarm_keys[] = {
-	"zone", "quantity", "high", "low", "hysteresis", "delay", NULL
+	"zone", "sensor", "quantity", "type", "severity", "high", "low", "hysteresis", "delay",
+	"total", "window", "rate", "span", "stale_after", "fault_count", "door_open_max",
+	"store_full_pct", "uplink_down_max", NULL
+};
+/* A profile's entries name no zone or sensor: the zone that uses it is theirs. */
+static const char *const profile_alarm_keys[] = {
+	"quantity", "type", "severity", "high", "low", "hysteresis", "delay",
+	"total", "window", "rate", "span", "stale_after", "fault_count", "door_open_max", NULL
+};
+static const char *const profile_keys[] = { "name", "title", "alarms", NULL };
+static const char *const alarm_types[] = {
+	"threshold", "excursion", "rate", "stale", "fault", "door", "store_full", "uplink_down",
+	NULL
 };
 
 static void perr(struct parser *, const config_setting_t *, const char *,
@@ -662,6 +674,7 @@ parse_gateway(struct parser *p, const config_setting_t *root)
 	take_string(p, g, "gateway", "site", &c->gateway.site);
 	take_string(p, g, "gateway", "state_dir", &c->gateway.state_dir);
 	take_string(p, g, "gateway", "sysfs_root", &c->gateway.sysfs_root);
+	take_string(p, g, "gateway", "profiles_dir", &c->gateway.profiles_dir);
 }
 
 /*
@@ -1042,47 +1055,181 @@ parse_sensors(struct parser *p, const config_setting_t *root)
 	}
 }
 
+/* A key the rule's type does not use is a mistake worth reporting. */
 static void
-parse_alarm(struct parser *p, const config_setting_t *g, size_t i)
+alarm_unused(struct parser *p, const config_setting_t *g, const char *pre,
+    const char *type, const char *const *used)
 {
-	struct alarm_cfg *a = &p->conf->alarms[i];
-	char pre[PRE_MAX], key[KEY_MAX], q[QUOTE_MAX];
-	const char *zone;
-	int r, hi, lo;
+	static const char *const typed[] = {
+		"quantity", "high", "low", "hysteresis", "delay", "total", "window", "rate",
+		"span", "stale_after", "fault_count", "door_open_max", "store_full_pct",
+		"uplink_down_max", NULL
+	};
+	char key[KEY_MAX];
 
-	snprintf(pre, sizeof(pre), "alarms[%zu]", i);
-	check_keys(p, g, pre, alarm_keys);
-	if ((r = get_string(p, g, pre, "zone", &zone)) == ABSENT)
-		perr(p, g, keyof(key, pre, "zone"), "missing");
-	else if (r == PRESENT) {
-		if (config_zone_index(p->conf, zone) < 0)
-			perr(p, config_setting_get_member(g, "zone"),
-			    keyof(key, pre, "zone"), "unknown zone %s",
-			    quote(q, zone));
+	for (size_t k = 0; typed[k] != NULL; k++)
+		if (!in_list(used, typed[k]) && config_setting_get_member(g, typed[k]) != NULL)
+			perr(p, config_setting_get_member(g, typed[k]),
+			    keyof(key, pre, typed[k]), "not used by type \"%s\"", type);
+}
+
+/*
+ * One alarm rule.  zone is NULL for the configuration's own list (the
+ * entry names its zone or sensor) and the zone's id for a profile's entry.
+ */
+static void
+parse_alarm(struct parser *p, const config_setting_t *g, const char *pre,
+    struct alarm_cfg *a, const char *zone)
+{
+	static const char *const u_threshold[] = { "quantity", "high", "low", "hysteresis",
+	    "delay", NULL };
+	static const char *const u_excursion[] = { "quantity", "high", "low", "total", "window",
+	    NULL };
+	static const char *const u_rate[] = { "quantity", "rate", "span", "delay", NULL };
+	static const char *const u_stale[] = { "stale_after", NULL };
+	static const char *const u_fault[] = { "fault_count", NULL };
+	static const char *const u_door[] = { "door_open_max", NULL };
+	static const char *const u_store[] = { "store_full_pct", "delay", "hysteresis", NULL };
+	static const char *const u_uplink[] = { "uplink_down_max", NULL };
+	char key[KEY_MAX], q[QUOTE_MAX];
+	const char *zid = NULL, *sid = NULL, *type = "threshold", *sev;
+	bool gateway, quantity_needed;
+	int r, hi, lo, si = -1;
+
+	check_keys(p, g, pre, zone != NULL ? profile_alarm_keys : alarm_keys);
+	if ((r = take_string(p, g, pre, "type", &a->type)) == PRESENT) {
+		if (!in_list(alarm_types, a->type))
+			perr(p, config_setting_get_member(g, "type"), keyof(key, pre, "type"),
+			    "unknown type %s (want threshold, excursion, rate, stale, fault, door, "
+			    "store_full or uplink_down)", quote(q, a->type));
 		else
-			memcpy(a->zone, zone, strlen(zone) + 1);
+			type = a->type;
 	}
-	if ((r = take_string(p, g, pre, "quantity", &a->quantity)) == ABSENT)
+	if (get_string(p, g, pre, "severity", &sev) == PRESENT) {
+		if (strcmp(sev, "critical") == 0)
+			a->critical = true;
+		else if (strcmp(sev, "warning") != 0)
+			perr(p, config_setting_get_member(g, "severity"),
+			    keyof(key, pre, "severity"), "%s is not warning or critical",
+			    quote(q, sev));
+	}
+	gateway = strcmp(type, "store_full") == 0 || strcmp(type, "uplink_down") == 0;
+
+	/* Scope: a zone, a sensor (whose zone is implied), or the gateway. */
+	if (zone != NULL) {
+		memcpy(a->zone, zone, strlen(zone) + 1);
+	} else {
+		get_string(p, g, pre, "zone", &zid);
+		get_string(p, g, pre, "sensor", &sid);
+		if (gateway && (zid != NULL || sid != NULL))
+			perr(p, g, pre, "type \"%s\" is the gateway's: no zone or sensor", type);
+		if (sid != NULL) {
+			if ((si = config_sensor_index(p->conf, sid)) < 0)
+				perr(p, config_setting_get_member(g, "sensor"),
+				    keyof(key, pre, "sensor"), "unknown sensor %s", quote(q, sid));
+			else
+				memcpy(a->sensor, sid, strlen(sid) + 1);
+		}
+		if (zid != NULL) {
+			int zi = config_zone_index(p->conf, zid);
+
+			if (zi < 0)
+				perr(p, config_setting_get_member(g, "zone"),
+				    keyof(key, pre, "zone"), "unknown zone %s", quote(q, zid));
+			else if (si >= 0 && strcmp(p->conf->sensors[si].zone, zid) != 0)
+				perr(p, config_setting_get_member(g, "sensor"),
+				    keyof(key, pre, "sensor"), "sensor %s is in zone %s, not %s",
+				    quote(q, sid), p->conf->sensors[si].zone, zid);
+			else
+				memcpy(a->zone, zid, strlen(zid) + 1);
+		}
+		if (!gateway && zid == NULL && sid == NULL)
+			perr(p, g, keyof(key, pre, "zone"), "missing (or a sensor)");
+	}
+
+	quantity_needed = strcmp(type, "threshold") == 0 || strcmp(type, "excursion") == 0 ||
+	    strcmp(type, "rate") == 0;
+	if ((r = take_string(p, g, pre, "quantity", &a->quantity)) == ABSENT && quantity_needed)
 		perr(p, g, keyof(key, pre, "quantity"), "missing");
 	else if (r == PRESENT && quantity_from_name(a->quantity) < 0)
 		perr(p, config_setting_get_member(g, "quantity"),
-		    keyof(key, pre, "quantity"), "unknown quantity %s",
-		    quote(q, a->quantity));
+		    keyof(key, pre, "quantity"), "unknown quantity %s", quote(q, a->quantity));
+
 	hi = get_double(p, g, pre, "high", -INFINITY, INFINITY, &a->high);
 	lo = get_double(p, g, pre, "low", -INFINITY, INFINITY, &a->low);
 	a->has_high = hi == PRESENT;
 	a->has_low = lo == PRESENT;
-	if (hi == ABSENT && lo == ABSENT)
-		perr(p, g, pre, "needs high or low (or both)");
-	if (a->has_high && a->has_low && a->low >= a->high)
-		perr(p, config_setting_get_member(g, "low"),
-		    keyof(key, pre, "low"), "%g is not below high %g", a->low,
-		    a->high);
 	get_double(p, g, pre, "hysteresis", 0, INFINITY, &a->hysteresis);
 	get_int(p, g, pre, "delay", 0, 86400, &a->delay);
+
+	if (strcmp(type, "threshold") == 0) {
+		alarm_unused(p, g, pre, type, u_threshold);
+		if (hi == ABSENT && lo == ABSENT)
+			perr(p, g, pre, "needs high or low (or both)");
+		if (a->has_high && a->has_low && a->low >= a->high)
+			perr(p, config_setting_get_member(g, "low"), keyof(key, pre, "low"),
+			    "%g is not below high %g", a->low, a->high);
+	} else if (strcmp(type, "excursion") == 0) {
+		alarm_unused(p, g, pre, type, u_excursion);
+		if ((hi == ABSENT) == (lo == ABSENT))
+			perr(p, g, pre, "type \"excursion\" needs high or low (one of them)");
+		if (get_int(p, g, pre, "window", 60, 31 * 86400, &a->window) == ABSENT)
+			perr(p, g, keyof(key, pre, "window"), "missing");
+		if (get_int(p, g, pre, "total", 1, 31 * 86400, &a->total) == ABSENT)
+			perr(p, g, keyof(key, pre, "total"), "missing");
+		else if (a->window > 0 && a->total > a->window)
+			perr(p, config_setting_get_member(g, "total"), keyof(key, pre, "total"),
+			    "%d s is longer than the window of %d s", a->total, a->window);
+	} else if (strcmp(type, "rate") == 0) {
+		alarm_unused(p, g, pre, type, u_rate);
+		if (get_double(p, g, pre, "rate", 1e-9, INFINITY, &a->rate) == ABSENT)
+			perr(p, g, keyof(key, pre, "rate"), "missing (units per minute)");
+		a->span = 600;
+		get_int(p, g, pre, "span", 10, 86400, &a->span);
+	} else if (strcmp(type, "stale") == 0) {
+		alarm_unused(p, g, pre, type, u_stale);
+		if (get_int(p, g, pre, "stale_after", 1, 7 * 86400, &a->stale_after) == ABSENT)
+			perr(p, g, keyof(key, pre, "stale_after"), "missing");
+	} else if (strcmp(type, "fault") == 0) {
+		alarm_unused(p, g, pre, type, u_fault);
+		a->fault_count = 3;
+		get_int(p, g, pre, "fault_count", 1, 1000, &a->fault_count);
+	} else if (strcmp(type, "door") == 0) {
+		alarm_unused(p, g, pre, type, u_door);
+		if (get_int(p, g, pre, "door_open_max", 1, 86400, &a->door_open_max) == ABSENT)
+			perr(p, g, keyof(key, pre, "door_open_max"), "missing");
+	} else if (strcmp(type, "store_full") == 0) {
+		alarm_unused(p, g, pre, type, u_store);
+		a->store_full_pct = 90;
+		get_int(p, g, pre, "store_full_pct", 1, 100, &a->store_full_pct);
+	} else if (strcmp(type, "uplink_down") == 0) {
+		alarm_unused(p, g, pre, type, u_uplink);
+		if (get_int(p, g, pre, "uplink_down_max", 1, 30 * 86400,
+		    &a->uplink_down_max) == ABSENT)
+			perr(p, g, keyof(key, pre, "uplink_down_max"), "missing");
+	}
 }
 
-/* Alarms come after zones are parsed: they name zones. */
+/* Two rules the alarm engine would give the same id. */
+static bool
+alarm_same(const struct alarm_cfg *a, const struct alarm_cfg *b)
+{
+	const char *ta = a->type != NULL ? a->type : "threshold";
+	const char *tb = b->type != NULL ? b->type : "threshold";
+
+	if (strcmp(ta, tb) != 0 || a->critical != b->critical ||
+	    strcmp(a->zone, b->zone) != 0 || strcmp(a->sensor, b->sensor) != 0)
+		return false;
+	if ((a->quantity == NULL) != (b->quantity == NULL) ||
+	    (a->quantity != NULL && strcmp(a->quantity, b->quantity) != 0))
+		return false;
+	/* A threshold with high and one with low make different alarms. */
+	if (strcmp(ta, "threshold") == 0)
+		return (a->has_high && b->has_high) || (a->has_low && b->has_low);
+	return true;
+}
+
+/* Alarms come after zones and sensors are parsed: they name them. */
 static void
 parse_alarms(struct parser *p, const config_setting_t *root)
 {
@@ -1100,13 +1247,129 @@ parse_alarms(struct parser *p, const config_setting_t *root)
 	for (i = 0; i < n; i++) {
 		g = config_setting_get_elem(list, (unsigned int)i);
 		c->alarms[i].line = (int)config_setting_source_line(g);
+		snprintf(pre, sizeof(pre), "alarms[%zu]", i);
 		if (!config_setting_is_group(g)) {
-			snprintf(pre, sizeof(pre), "alarms[%zu]", i);
 			perr(p, g, pre, "expected a group");
 			continue;
 		}
-		parse_alarm(p, g, i);
+		parse_alarm(p, g, pre, &c->alarms[i], NULL);
+		for (size_t j = 0; j < i; j++)
+			if (alarm_same(&c->alarms[j], &c->alarms[i])) {
+				perr(p, g, pre, "the same alarm as alarms[%zu] (line %d); give one "
+				    "another severity", j, c->alarms[j].line);
+				break;
+			}
 	}
+}
+
+/* An explicit rule of zone z for quantity q: the profile's rules for q step aside. */
+static bool
+explicit_rule(const struct config *c, size_t nexplicit, const char *z, const char *q)
+{
+	for (size_t i = 0; i < nexplicit; i++)
+		if (c->alarms[i].quantity != NULL && q != NULL &&
+		    strcmp(c->alarms[i].zone, z) == 0 && c->alarms[i].sensor[0] == '\0' &&
+		    strcmp(c->alarms[i].quantity, q) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * Zone profiles: PROFILES_DIR/NAME.cfg holds `profile = { name; title;
+ * alarms = ( ... ); }`; each zone that names one gets its rules, except
+ * for quantities the configuration gives rules of its own for that zone.
+ */
+static void
+load_profiles(struct parser *p)
+{
+	struct config *c = p->conf;
+	size_t nexplicit = c->nalarms;
+	char *saved_dir = p->dir;
+
+	for (size_t zi = 0; zi < c->nzones && !p->nomem; zi++) {
+		struct zone_cfg *z = &c->zones[zi];
+		config_setting_t *prof, *list, *g;
+		const char *name;
+		char *path, pre[PRE_MAX], zkey[PRE_MAX];
+		config_t pcf;
+		size_t n;
+
+		if (z->profile == NULL || z->id[0] == '\0')
+			continue;
+		snprintf(zkey, sizeof(zkey), "zones[%zu].profile", zi);
+		if (!config_valid_id(z->profile)) {
+			perr_at(p, NULL, (unsigned int)z->line, zkey, "\"%s\" is not a profile name",
+			    z->profile);
+			continue;
+		}
+		if (asprintf(&path, "%s/%s.cfg", c->gateway.profiles_dir, z->profile) < 0) {
+			p->nomem = true;
+			break;
+		}
+		if (access(path, R_OK) != 0) {
+			perr_at(p, NULL, (unsigned int)z->line, zkey, "no profile \"%s\" (%s: %s)",
+			    z->profile, path, strerror(errno));
+			free(path);
+			continue;
+		}
+		config_init(&pcf);
+		/* Errors in the profile name the profile's file, as given. */
+		p->dir = NULL;
+		if (!config_read_file(&pcf, path)) {
+			perr_at(p, path, (unsigned int)config_error_line(&pcf), "profile",
+			    "syntax error: %s", config_error_text(&pcf) ? config_error_text(&pcf) : "?");
+			goto next;
+		}
+		if ((prof = config_setting_get_member(config_root_setting(&pcf), "profile")) == NULL ||
+		    !config_setting_is_group(prof)) {
+			perr_at(p, path, 0, "profile", "missing, or not a group");
+			goto next;
+		}
+		check_keys(p, prof, "profile", profile_keys);
+		if (get_string(p, prof, "profile", "name", &name) == PRESENT &&
+		    strcmp(name, z->profile) != 0)
+			perr(p, config_setting_get_member(prof, "name"), "profile.name",
+			    "\"%s\" does not match the file name", name);
+		if (get_list(p, prof, "alarms", &list) != PRESENT)
+			goto next;
+		n = (size_t)config_setting_length(list);
+		for (size_t i = 0; i < n && !p->nomem; i++) {
+			struct alarm_cfg *a;
+			const char *q;
+
+			g = config_setting_get_elem(list, (unsigned int)i);
+			snprintf(pre, sizeof(pre), "profile.alarms[%zu]", i);
+			if (!config_setting_is_group(g)) {
+				perr(p, g, pre, "expected a group");
+				continue;
+			}
+			if (config_setting_lookup_string(g, "quantity", &q) &&
+			    explicit_rule(c, nexplicit, z->id, q))
+				continue;
+			a = realloc(c->alarms, (c->nalarms + 1) * sizeof(*c->alarms));
+			if (a == NULL) {
+				p->nomem = true;
+				break;
+			}
+			c->alarms = a;
+			a = &c->alarms[c->nalarms++];
+			memset(a, 0, sizeof(*a));
+			a->line = (int)config_setting_source_line(g);
+			a->from_profile = xstrdup(p, z->profile);
+			parse_alarm(p, g, pre, a, z->id);
+			for (size_t j = nexplicit; j + 1 < c->nalarms; j++)
+				if (alarm_same(&c->alarms[j], a)) {
+					perr(p, g, pre, "the same alarm as line %d; give one another "
+					    "severity", c->alarms[j].line);
+					break;
+				}
+		}
+next:
+		p->dir = saved_dir;
+		config_destroy(&pcf);
+		free(path);
+	}
+	p->dir = saved_dir;
 }
 
 /* Sensors name zones that may be listed after them. */
@@ -1175,6 +1438,13 @@ finish(struct parser *p, char *store_path)
 	if (c->gateway.state_dir != NULL)
 		c->storage.path = join_path(p, c->gateway.state_dir,
 		    store_path != NULL ? store_path : "coldgate.db");
+	/* Profiles sit next to the configuration unless it says otherwise. */
+	{
+		char *dir = c->gateway.profiles_dir;
+
+		c->gateway.profiles_dir = join_path(p, p->dir, dir != NULL ? dir : "profiles");
+		free(dir);
+	}
 }
 
 static void
@@ -1189,9 +1459,11 @@ parse_root(struct parser *p, const config_setting_t *root)
 	parse_publish(p, root);
 	parse_zones(p, root);
 	parse_sensors(p, root);
-	parse_alarms(p, root);
 	link_sensors(p, root);
+	parse_alarms(p, root);
 	finish(p, store_path);
+	if (p->nerrs == 0 && !p->nomem)
+		load_profiles(p);
 	free(store_path);
 }
 
@@ -1555,6 +1827,7 @@ config_free(struct config *c)
 	free(c->gateway.site);
 	free(c->gateway.state_dir);
 	free(c->gateway.sysfs_root);
+	free(c->gateway.profiles_dir);
 	free(c->mqtt.host);
 	free(c->mqtt.base_topic);
 	free(c->mqtt.client_id);
@@ -1581,8 +1854,11 @@ config_free(struct config *c)
 		free(s->chip);
 	}
 	free(c->sensors);
-	for (i = 0; i < c->nalarms; i++)
+	for (i = 0; i < c->nalarms; i++) {
 		free(c->alarms[i].quantity);
+		free(c->alarms[i].type);
+		free(c->alarms[i].from_profile);
+	}
 	free(c->alarms);
 	free(c);
 }

@@ -88,6 +88,7 @@ struct config {
 		char	*site;
 		char	*state_dir;	/* default /var/lib/coldgate */
 		char	*sysfs_root;	/* default /sys */
+		char	*profiles_dir;	/* zone profiles; default "profiles" next to the file */
 	} gateway;
 
 	struct {

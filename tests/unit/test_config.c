@@ -281,7 +281,7 @@ full_config_gives_every_value(void **state)
 	assert_int_equal(s->gpio_line, 17);
 	assert_true(s->active_low);
 
-	assert_int_equal(c->nalarms, 3);
+	assert_int_equal(c->nalarms, 4);
 	a = &c->alarms[0];
 	assert_string_equal(a->zone, "cold-1");
 	assert_string_equal(a->quantity, "temperature");
@@ -299,6 +299,17 @@ full_config_gives_every_value(void **state)
 	a = &c->alarms[2];
 	assert_true(!a->has_high && a->has_low);
 	assert_true(a->low == 80.5);
+	assert_null(a->from_profile);
+	/*
+	 * Then house-1's profile (shiitake-fruiting) adds its temperature rule;
+	 * its co2 and humidity rules step aside for the explicit ones above,
+	 * and cold-1's explicit temperature rule replaces all of cold-store's.
+	 */
+	a = &c->alarms[3];
+	assert_string_equal(a->from_profile, "shiitake-fruiting");
+	assert_string_equal(a->zone, "house-1");
+	assert_string_equal(a->quantity, "temperature");
+	assert_true(a->has_high && a->has_low);
 
 	assert_int_equal(config_zone_index(c, "cold-1"), 1);
 	assert_int_equal(config_zone_index(c, "cold-9"), -1);
@@ -555,10 +566,30 @@ shipped_configs_load(void **state)
 	assert_true(s->script[2].t == 90 && s->script[2].v == 9.0);
 	assert_int_equal(s->nfail, 1);
 	assert_true(s->fail[0].from == 120 && s->fail[0].to == 140);
-	assert_int_equal(c->nalarms, 3);
+	/* Three of its own, then what the zones' profiles add. */
+	assert_true(c->nalarms > 3);
 	assert_true(c->alarms[0].high == 4.0 && c->alarms[0].low == 0.0);
 	assert_int_equal(c->alarms[0].delay, 30);
+	assert_null(c->alarms[2].from_profile);
+	assert_non_null(c->alarms[3].from_profile);
 	config_free(c);
+}
+
+/* A mistake inside a profile file is reported against that file. */
+static void
+profile_errors_name_the_profile_file(void **state)
+{
+	char *errors = NULL;
+	struct config *c;
+
+	(void)state;
+	c = config_load(at_top("tests/fixtures/config/profile/uses-broken.cfg"), &errors);
+	assert_null(c);
+	assert_non_null(errors);
+	if (strstr(errors, "bad/profiles-bad/broken.cfg:5: profile.alarms[0].colour: unknown key") ==
+	    NULL)
+		fail_msg("errors:\n%s", errors);
+	free(errors);
 }
 
 /*
@@ -622,6 +653,7 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(profile_errors_name_the_profile_file),
 		cmocka_unit_test(valid_ids_are_1_to_64_of_alnum_dash_underscore),
 		cmocka_unit_test(full_config_gives_every_value),
 		cmocka_unit_test(minimal_config_takes_the_defaults),
