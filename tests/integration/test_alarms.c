@@ -247,6 +247,66 @@ test_restart_mid_alarm_keeps_exactly_one_active(void **state)
 	harness_pass(h);
 }
 
+/*
+ * A zone's profile gives its rules (both tiers, the critical one with an
+ * id of its own), and a fault rule follows the sim's failing window.
+ */
+static void
+test_profile_tiers_and_fault_alarm(void **state)
+{
+	static const char text[] =
+		HARNESS_CFG_HEAD
+		"publish = { interval = 1; };\n"
+		"zones = ( { id = \"cold-1\"; name = \"冷库 1\"; profile = \"fast-chilled\"; } );\n"
+		"sensors = (\n"
+		"  { id = \"c1-probe\"; zone = \"cold-1\"; driver = \"sim\"; quantity = \"temperature\";\n"
+		"    script = ( (0, 9.5), (3600, 9.5) ); fail = ( (4, 7) ); interval = 0.25; }\n"
+		");\n"
+		"alarms = (\n"
+		"  { sensor = \"c1-probe\"; type = \"fault\"; fault_count = 2; severity = \"critical\"; }\n"
+		");\n";
+	struct harness *h = *state;
+	struct harness_sub *sub;
+	char *t, *cfg, dir[1024];
+	const struct harness_msg *m;
+	long i;
+
+	snprintf(dir, sizeof(dir), "%s/tests/fixtures/profiles", getenv("COLDGATE_TOP"));
+	{
+		char line[1200];
+
+		snprintf(line, sizeof(line), "  state_dir = \"@STATE_DIR@\"; profiles_dir = \"%s\";\n",
+		    dir);
+		t = harness_replace(text, "  state_dir = \"@STATE_DIR@\";\n", line);
+	}
+	cfg = harness_write_config(h, "coldgate.cfg", t);
+	free(t);
+	sub = harness_sub_start(h, "coldgate/#", false);
+	assert_non_null(sub);
+	assert_int_equal(harness_daemon_start(h, cfg, NULL), 0);
+
+	if (harness_sub_wait(sub, 0, "alarm/c1-probe-temperature-high", harness_match_state, "active",
+	    HARNESS_TIMEOUT) < 0)
+		fail_msg("the profile's warning tier did not fire");
+	i = harness_sub_wait(sub, 0, "alarm/c1-probe-temperature-high-critical", harness_match_state,
+	    "active", HARNESS_TIMEOUT);
+	if (i < 0)
+		fail_msg("the profile's critical tier did not fire");
+	m = harness_sub_get(sub, (size_t)i);
+	if (strcmp(harness_json_str(m->json, "severity"), "critical") != 0)
+		fail_msg("critical tier: %s", m->payload);
+	i = harness_sub_wait(sub, 0, "alarm/c1-probe-fault", harness_match_state, "active",
+	    HARNESS_TIMEOUT);
+	if (i < 0)
+		fail_msg("no fault alarm while the sensor failed");
+	if (harness_sub_wait(sub, (size_t)i, "alarm/c1-probe-fault", harness_match_state, "cleared",
+	    HARNESS_TIMEOUT) < 0)
+		fail_msg("the fault alarm did not clear when the sensor answered again");
+	assert_int_equal(harness_daemon_stop(h), 0);
+	free(cfg);
+	harness_pass(h);
+}
+
 int
 main(void)
 {
@@ -254,6 +314,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_warm_cold_room_alarm_ack_and_clear,
 		    harness_setup, harness_teardown),
 		cmocka_unit_test_setup_teardown(test_restart_mid_alarm_keeps_exactly_one_active,
+		    harness_setup, harness_teardown),
+		cmocka_unit_test_setup_teardown(test_profile_tiers_and_fault_alarm,
 		    harness_setup, harness_teardown),
 	};
 
