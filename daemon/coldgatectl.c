@@ -23,6 +23,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <json-c/json.h>
+
 #include "alarm.h"
 #include "audit.h"
 #include "cmd.h"
@@ -39,7 +41,7 @@
 #define EXIT_STORE	1
 #define EXIT_USAGE	2
 
-static const char *const later_commands[] = { "sensors", "export", NULL };
+static const char *const later_commands[] = { "sensors", NULL };
 
 static void
 usage(FILE *fp)
@@ -51,6 +53,8 @@ usage(FILE *fp)
 	    "       coldgatectl [-c FILE] audit [verify]\n"
 	    "       coldgatectl [-c FILE] alarms [--all]\n"
 	    "       coldgatectl [-c FILE] ack ALARM_ID [--by NAME]\n"
+	    "       coldgatectl [-c FILE] export --since T --until T [--zone ID]\n"
+	    "                   [--what readings,alarms,acks,audit]    (CSV for food-safety records)\n"
 	    "  -c FILE   configuration; default %s\n"
 	    "  T         epoch seconds, 2026-11-29, 2026-11-29T10:00[:SS] (local time),\n"
 	    "            or relative to now: -30s, -30m, -2h, -7d\n",
@@ -716,6 +720,519 @@ cmd_ack(const struct config *c, int argc, char **argv)
 	return 0;
 }
 
+/* ---- export ---- */
+
+/*
+ * export --since T --until T [--zone ID] [--what readings,alarms,acks,audit]:
+ * one CSV for food-safety and cold-chain audits, every row in time order,
+ * a `record` column saying what it is.  UTF-8 with a BOM and CRLF line ends,
+ * so a spreadsheet on the operators' Windows PCs shows the Chinese zone
+ * names; quoted per RFC 4180.
+ *
+ * The rows: `reading` (detail "clock not synchronised" when it was taken
+ * before the clock was); `alarm`, a state change from the audit trail
+ * (alarm, state, value, limit, by); `ack` (alarm, by); `event`, any other
+ * audit row (start, reload, stop, clock_sync, dropped), its kind in
+ * `state`.  Rows from the audit trail carry its JSON in `detail`, as
+ * recorded.  An alarm's zone and sensor come from its record in the alarms
+ * table.  --zone keeps that zone's readings, alarms and acks, and the
+ * gateway-wide rows: events and the gateway's own alarms.
+ *
+ * Readings are streamed (a store holds up to storage.max_size_mb of them);
+ * the audit rows of the period are few and are read first, then merged in
+ * as the readings pass their time.
+ */
+
+#define EXPORT_READINGS	0x01
+#define EXPORT_ALARMS	0x02	/* audit rows "alarm": state changes */
+#define EXPORT_ACKS	0x04	/* audit rows "ack" */
+#define EXPORT_AUDIT	0x08	/* the other audit rows (start, reload, stop, ...) */
+#define EXPORT_ALL	0x0f
+
+enum csv_col {
+	COL_RECORD, COL_TIME, COL_TS, COL_ZONE, COL_ZONE_NAME, COL_SENSOR, COL_QUANTITY,
+	COL_UNIT, COL_VALUE, COL_ALARM, COL_STATE, COL_LIMIT, COL_BY, COL_DETAIL, COL_COUNT
+};
+
+static const char export_header[] =
+    "record,time,ts,zone,zone_name,sensor,quantity,unit,value,alarm,state,limit,by,detail";
+
+/* What the alarms table says of an alarm id. */
+struct export_alarm {
+	char		 id[ALARM_ID_MAX + 1];
+	enum alarm_kind	 kind;
+	int		 zone, sensor;	/* indexes in the configuration at the time */
+};
+
+struct export_row {
+	int64_t		 ts;
+	char		*kind;
+	char		*detail;
+};
+
+struct export {
+	const struct config *c;
+	const char	*zone;		/* --zone, or NULL */
+	unsigned	 what;
+	bool		 started;	/* the BOM and the header are out */
+	bool		 oom;
+	struct export_alarm *alarms;
+	size_t		 nalarms, alarmcap;
+	struct export_row *rows;	/* the audit rows of the period, by ts */
+	size_t		 nrows, rowcap, next;
+	const char	*zid_cache;	/* the last reading's zone and its name */
+	const char	*zname_cache;
+};
+
+/* Numbers as everywhere in coldgate: up to three decimals, no trailing zeros. */
+static const char *
+num3(double v, char *buf, size_t len)
+{
+	int n;
+
+	if (!isfinite(v)) {
+		buf[0] = '\0';
+		return buf;
+	}
+	if (fabs(v) >= 1e12) {
+		snprintf(buf, len, "%.10g", v);
+		return buf;
+	}
+	n = snprintf(buf, len, "%.3f", v);
+	while (n > 0 && buf[n - 1] == '0')
+		buf[--n] = '\0';
+	if (n > 0 && buf[n - 1] == '.')
+		buf[--n] = '\0';
+	if (strcmp(buf, "-0") == 0)
+		snprintf(buf, len, "0");
+	return buf;
+}
+
+/*
+ * One field, RFC 4180: quoted when it holds a comma, a quote, CR or LF,
+ * with its quotes doubled.  Free text (a zone's name, who acknowledged:
+ * anyone allowed to publish cmd/ack chooses that) that a spreadsheet would
+ * take for a formula (= + - @ first) gets a leading apostrophe, the usual
+ * defence against CSV formula injection.
+ */
+static void
+csv_field(const char *s, bool text)
+{
+	bool quote;
+	const char *q;
+
+	if (s == NULL || *s == '\0')
+		return;
+	quote = strpbrk(s, ",\"\r\n") != NULL;
+	if (quote)
+		putchar('"');
+	if (text && strchr("=+-@\t\r", s[0]) != NULL)
+		putchar('\'');
+	if (!quote) {
+		fputs(s, stdout);
+		return;
+	}
+	while ((q = strchr(s, '"')) != NULL) {
+		fwrite(s, 1, (size_t)(q - s) + 1, stdout);
+		putchar('"');
+		s = q + 1;
+	}
+	fputs(s, stdout);
+	putchar('"');
+}
+
+static void
+export_start(struct export *e)
+{
+	if (e->started)
+		return;
+	e->started = true;
+	printf("\xEF\xBB\xBF%s\r\n", export_header);
+}
+
+static void
+csv_row(struct export *e, const char *const f[COL_COUNT])
+{
+	export_start(e);
+	for (int i = 0; i < COL_COUNT; i++) {
+		if (i > 0)
+			putchar(',');
+		csv_field(f[i], i == COL_ZONE_NAME || i == COL_BY);
+	}
+	fputs("\r\n", stdout);
+}
+
+static const char *
+export_zone_name(struct export *e, const char *zone)
+{
+	int z;
+
+	if (e->zid_cache != NULL && strcmp(e->zid_cache, zone) == 0)
+		return e->zname_cache;
+	if ((z = config_zone_index(e->c, zone)) < 0)
+		return "";
+	e->zid_cache = e->c->zones[z].id;
+	e->zname_cache = e->c->zones[z].name ? e->c->zones[z].name : e->c->zones[z].id;
+	return e->zname_cache;
+}
+
+static int
+export_alarm_cb(const struct store_alarm *sa, void *arg)
+{
+	struct export *e = arg;
+	struct alarm_blob b;
+	struct export_alarm *a;
+
+	if (sa->len != sizeof(b))
+		return 0;
+	memcpy(&b, sa->data, sizeof(b));
+	if (b.version != ALARM_RECORD_VERSION)
+		return 0;
+	if (e->nalarms == e->alarmcap) {
+		size_t cap = e->alarmcap ? 2 * e->alarmcap : 64;
+		void *p = realloc(e->alarms, cap * sizeof(*e->alarms));
+
+		if (p == NULL) {
+			e->oom = true;
+			return 1;
+		}
+		e->alarms = p;
+		e->alarmcap = cap;
+	}
+	a = &e->alarms[e->nalarms++];
+	snprintf(a->id, sizeof(a->id), "%s", sa->id);
+	a->kind = b.rec.kind;
+	a->zone = b.rec.zone;
+	a->sensor = b.rec.sensor;
+	return 0;
+}
+
+static unsigned
+export_row_what(const char *kind)
+{
+	if (strcmp(kind, "alarm") == 0)
+		return EXPORT_ALARMS;
+	if (strcmp(kind, "ack") == 0)
+		return EXPORT_ACKS;
+	return EXPORT_AUDIT;
+}
+
+static int
+export_audit_cb(const struct audit_row *r, void *arg)
+{
+	struct export *e = arg;
+	struct export_row *row;
+
+	if ((export_row_what(r->kind) & e->what) == 0)
+		return 0;
+	if (e->nrows == e->rowcap) {
+		size_t cap = e->rowcap ? 2 * e->rowcap : 64;
+		void *p = realloc(e->rows, cap * sizeof(*e->rows));
+
+		if (p == NULL) {
+			e->oom = true;
+			return 1;
+		}
+		e->rows = p;
+		e->rowcap = cap;
+	}
+	row = &e->rows[e->nrows];
+	row->ts = r->ts;
+	row->kind = strdup(r->kind);
+	row->detail = strdup(r->detail);
+	if (row->kind == NULL || row->detail == NULL) {
+		free(row->kind);
+		free(row->detail);
+		e->oom = true;
+		return 1;
+	}
+	e->nrows++;
+	return 0;
+}
+
+static const struct export_alarm *
+export_alarm_find(const struct export *e, const char *id)
+{
+	for (size_t i = 0; i < e->nalarms; i++)
+		if (strcmp(e->alarms[i].id, id) == 0)
+			return &e->alarms[i];
+	return NULL;
+}
+
+static const char *
+json_member_str(json_object *o, const char *key)
+{
+	json_object *v;
+
+	if (o == NULL || !json_object_object_get_ex(o, key, &v) ||
+	    !json_object_is_type(v, json_type_string))
+		return NULL;
+	return json_object_get_string(v);
+}
+
+static bool
+json_member_num(json_object *o, const char *key, double *out)
+{
+	json_object *v;
+
+	if (o == NULL || !json_object_object_get_ex(o, key, &v) ||
+	    (!json_object_is_type(v, json_type_double) && !json_object_is_type(v, json_type_int)))
+		return false;
+	*out = json_object_get_double(v);
+	return true;
+}
+
+/* An audit row as a CSV row; rows of alarms in other zones are left out. */
+static void
+export_audit_row(struct export *e, const struct export_row *r)
+{
+	const char *f[COL_COUNT] = { 0 };
+	const struct config *c = e->c;
+	const struct export_alarm *a = NULL;
+	json_object *o = NULL;
+	char when[40], ts[24], value[40], limit[40];
+	unsigned what = export_row_what(r->kind);
+	double v;
+
+	iso_time(r->ts, when, sizeof(when));
+	snprintf(ts, sizeof(ts), "%" PRId64, r->ts);
+	f[COL_TIME] = when;
+	f[COL_TS] = ts;
+	f[COL_DETAIL] = r->detail;
+	if (what == EXPORT_AUDIT) {
+		/* start, reload, stop, clock_sync, dropped: gateway-wide, in every export. */
+		f[COL_RECORD] = "event";
+		f[COL_STATE] = r->kind;
+		csv_row(e, f);
+		return;
+	}
+	o = json_tokener_parse(r->detail);
+	f[COL_RECORD] = what == EXPORT_ALARMS ? "alarm" : "ack";
+	f[COL_ALARM] = json_member_str(o, "id");
+	f[COL_BY] = json_member_str(o, "by");
+	if (what == EXPORT_ALARMS) {
+		f[COL_STATE] = json_member_str(o, "state");
+		if (json_member_num(o, "value", &v))
+			f[COL_VALUE] = num3(v, value, sizeof(value));
+		if (json_member_num(o, "limit", &v))
+			f[COL_LIMIT] = num3(v, limit, sizeof(limit));
+	}
+	if (f[COL_ALARM] != NULL)
+		a = export_alarm_find(e, f[COL_ALARM]);
+	if (a != NULL && a->zone == ALARM_GATEWAY) {
+		f[COL_ZONE] = "gateway";
+	} else if (a != NULL && a->zone >= 0 && (size_t)a->zone < c->nzones) {
+		f[COL_ZONE] = c->zones[a->zone].id;
+		f[COL_ZONE_NAME] = c->zones[a->zone].name ? c->zones[a->zone].name :
+		    c->zones[a->zone].id;
+	}
+	/* With --zone: that zone's alarms and the gateway's own (they bear on every zone). */
+	if (e->zone != NULL && (f[COL_ZONE] == NULL ||
+	    (strcmp(f[COL_ZONE], e->zone) != 0 && strcmp(f[COL_ZONE], "gateway") != 0))) {
+		json_object_put(o);
+		return;
+	}
+	/*
+	 * The sensor, by its index at the time: only when the id still starts
+	 * with that sensor's id, as every sensor alarm's id does.  A high or
+	 * low alarm's value and limit are in the quantity's unit.
+	 */
+	if (a != NULL && a->sensor >= 0 && (size_t)a->sensor < c->nsensors) {
+		const char *sid = c->sensors[a->sensor].id;
+		size_t len = strlen(sid);
+
+		if (strncmp(a->id, sid, len) == 0 && a->id[len] == '-') {
+			f[COL_SENSOR] = sid;
+			for (int q = 0; q < Q_COUNT && what == EXPORT_ALARMS &&
+			    (a->kind == ALARM_HIGH || a->kind == ALARM_LOW); q++) {
+				const char *qn = quantity_name(q);
+				size_t ql = strlen(qn);
+
+				if (strncmp(a->id + len + 1, qn, ql) == 0 && a->id[len + 1 + ql] == '-') {
+					f[COL_QUANTITY] = qn;
+					f[COL_UNIT] = quantity_unit(q);
+					break;
+				}
+			}
+		}
+	}
+	csv_row(e, f);
+	json_object_put(o);
+}
+
+/*
+ * The audit rows due before a reading at ts: those of the same ms too, so
+ * a start comes before the first readings it took in that ms.
+ */
+static void
+export_audit_until(struct export *e, int64_t ts)
+{
+	while (e->next < e->nrows && e->rows[e->next].ts <= ts)
+		export_audit_row(e, &e->rows[e->next++]);
+}
+
+static int
+export_reading(const char *sensor, const char *zone, int quantity, double value, int64_t ts,
+    int flags, void *arg)
+{
+	struct export *e = arg;
+	const char *f[COL_COUNT] = { 0 };
+	char when[40], tsbuf[24], num[40];
+
+	export_audit_until(e, ts);
+	iso_time(ts, when, sizeof(when));
+	snprintf(tsbuf, sizeof(tsbuf), "%" PRId64, ts);
+	f[COL_RECORD] = "reading";
+	f[COL_TIME] = when;
+	f[COL_TS] = tsbuf;
+	f[COL_ZONE] = zone;
+	f[COL_ZONE_NAME] = export_zone_name(e, zone);
+	f[COL_SENSOR] = sensor;
+	f[COL_QUANTITY] = quantity_name(quantity);
+	f[COL_UNIT] = quantity_unit(quantity);
+	f[COL_VALUE] = num3(value, num, sizeof(num));
+	if (flags & READING_CLOCK_BAD)
+		f[COL_DETAIL] = "clock not synchronised";
+	csv_row(e, f);
+	return ferror(stdout) ? -1 : 0;
+}
+
+/* --what readings,alarms,acks,audit */
+static int
+parse_what(const char *arg, unsigned *out)
+{
+	static const struct {
+		const char *name;
+		unsigned bit;
+	} names[] = {
+		{ "readings", EXPORT_READINGS }, { "alarms", EXPORT_ALARMS },
+		{ "acks", EXPORT_ACKS }, { "audit", EXPORT_AUDIT },
+	};
+	const char *p = arg;
+	unsigned what = 0;
+
+	for (;;) {
+		size_t len = strcspn(p, ",");
+		size_t i;
+
+		for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+			if (strlen(names[i].name) == len && strncmp(p, names[i].name, len) == 0)
+				break;
+		if (i == sizeof(names) / sizeof(names[0])) {
+			fprintf(stderr, "coldgatectl: export: --what '%.*s' is not one of readings, "
+			    "alarms, acks, audit\n", (int)len, p);
+			return -1;
+		}
+		what |= names[i].bit;
+		if (p[len] == '\0')
+			break;
+		p += len + 1;
+	}
+	*out = what;
+	return 0;
+}
+
+static void
+export_free(struct export *e)
+{
+	for (size_t i = 0; i < e->nrows; i++) {
+		free(e->rows[i].kind);
+		free(e->rows[i].detail);
+	}
+	free(e->rows);
+	free(e->alarms);
+}
+
+static int
+cmd_export(const struct config *c, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "since", required_argument, NULL, 'f' },
+		{ "until", required_argument, NULL, 'u' },
+		{ "zone", required_argument, NULL, 'z' },
+		{ "what", required_argument, NULL, 'w' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct export e = { .c = c, .what = EXPORT_ALL };
+	int64_t since = 0, until = 0, now = now_ms();
+	bool have_since = false, have_until = false;
+	struct store *s;
+	int ch, err = 0, n = 0;
+
+	optind = 0;
+	while ((ch = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'f':
+		case 'u':
+			if (parse_time(optarg, now, ch == 'f' ? &since : &until) < 0) {
+				fprintf(stderr, "coldgatectl: --%s '%s' is not a time: use epoch "
+				    "seconds, 2026-11-29, 2026-11-29T10:00[:SS] (local time), or "
+				    "-30s, -30m, -2h, -7d\n", ch == 'f' ? "since" : "until", optarg);
+				return EXIT_USAGE;
+			}
+			*(ch == 'f' ? &have_since : &have_until) = true;
+			break;
+		case 'z':
+			if (config_zone_index(c, optarg) < 0) {
+				fprintf(stderr, "coldgatectl: export: no zone '%s' in %s\n", optarg,
+				    c->path);
+				return EXIT_USAGE;
+			}
+			e.zone = optarg;
+			break;
+		case 'w':
+			if (parse_what(optarg, &e.what) < 0)
+				return EXIT_USAGE;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "coldgatectl: export: unexpected argument '%s'\n", argv[optind]);
+		return EXIT_USAGE;
+	}
+	if (!have_since || !have_until) {
+		fprintf(stderr, "coldgatectl: export: --since and --until are required: the "
+		    "period the record covers, e.g. --since 2026-11-01 --until 2026-12-01\n");
+		return EXIT_USAGE;
+	}
+	if (since >= until) {
+		fprintf(stderr, "coldgatectl: --since must be before --until\n");
+		return EXIT_USAGE;
+	}
+
+	s = open_store(c);
+	/* The few rows first, so a store that cannot answer leaves stdout empty. */
+	if ((e.what & (EXPORT_ALARMS | EXPORT_ACKS)) != 0)
+		err = store_alarm_each(s, export_alarm_cb, &e);
+	if (err == 0 && !e.oom && (e.what & ~EXPORT_READINGS) != 0)
+		err = store_audit_range(s, since, until, export_audit_cb, &e);
+	if (err == 0 && !e.oom && (e.what & EXPORT_READINGS) != 0)
+		n = store_readings_zone(s, e.zone, since, until, export_reading, &e);
+	store_close(s);
+	if (e.oom) {
+		fprintf(stderr, "coldgatectl: export: out of memory\n");
+		export_free(&e);
+		return EXIT_STORE;
+	}
+	if (err < 0 || (n < 0 && !ferror(stdout))) {
+		fprintf(stderr, "coldgatectl: reading the store %s: %s\n", c->storage.path,
+		    strerror(-(err < 0 ? err : n)));
+		export_free(&e);
+		return EXIT_STORE;
+	}
+	export_audit_until(&e, INT64_MAX);
+	export_start(&e);
+	export_free(&e);
+	return finish_output();
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -760,7 +1277,8 @@ main(int argc, char *argv[])
 		}
 	}
 	if (strcmp(cmd, "status") != 0 && strcmp(cmd, "readings") != 0 &&
-	    strcmp(cmd, "audit") != 0 && strcmp(cmd, "alarms") != 0 && strcmp(cmd, "ack") != 0) {
+	    strcmp(cmd, "audit") != 0 && strcmp(cmd, "alarms") != 0 && strcmp(cmd, "ack") != 0 &&
+	    strcmp(cmd, "export") != 0) {
 		fprintf(stderr, "coldgatectl: unknown command '%s'\n", cmd);
 		usage(stderr);
 		return EXIT_USAGE;
@@ -775,6 +1293,8 @@ main(int argc, char *argv[])
 		rc = cmd_alarms(c, argc, argv);
 	else if (strcmp(cmd, "ack") == 0)
 		rc = cmd_ack(c, argc, argv);
+	else if (strcmp(cmd, "export") == 0)
+		rc = cmd_export(c, argc, argv);
 	else
 		rc = cmd_readings(c, argc, argv);
 	config_free(c);

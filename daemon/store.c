@@ -1421,3 +1421,86 @@ store_audit_each(struct store *s, int64_t from, int (*cb)(const struct audit_row
 	sqlite3_reset(st);
 	return err;
 }
+
+/* ---- for coldgatectl export ---- */
+
+/*
+ * Statements prepared per call, not kept: coldgatectl runs these once.
+ * Readings outer, as in ST_READINGS; the zone test is on the joined
+ * sensor row, so SQLite sorts only that zone's readings.
+ */
+int
+store_readings_zone(struct store *s, const char *zone, int64_t since_ms, int64_t until_ms,
+    int (*cb)(const char *sensor, const char *zone, int quantity, double value,
+    int64_t ts_ms, int flags, void *arg), void *arg)
+{
+	static const char sql[] =
+	    "SELECT s.id, s.zone, r.quantity, r.value, r.ts, r.flags "
+	    "FROM readings AS r CROSS JOIN sensors AS s ON s.key = r.sensor "
+	    "WHERE r.ts >= ?1 AND r.ts < ?2 AND s.zone = ?3 "
+	    "ORDER BY r.ts, r.rowid";
+	sqlite3_stmt *st = NULL;
+	int rc, n = 0, err = 0;
+
+	if (zone == NULL)
+		return store_readings(s, NULL, since_ms, until_ms, cb, arg);
+	if ((rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL)) != SQLITE_OK)
+		return store_err(s, rc, "prepare");
+	sqlite3_bind_int64(st, 1, since_ms);
+	sqlite3_bind_int64(st, 2, until_ms);
+	sqlite3_bind_text(st, 3, zone, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *id = (const char *)sqlite3_column_text(st, 0);
+		const char *z = (const char *)sqlite3_column_text(st, 1);
+
+		n++;
+		if (cb(id ? id : "", z ? z : "", sqlite3_column_int(st, 2),
+		    sqlite3_column_double(st, 3), sqlite3_column_int64(st, 4),
+		    sqlite3_column_int(st, 5), arg) != 0) {
+			rc = SQLITE_DONE;
+			break;
+		}
+	}
+	if (rc != SQLITE_DONE)
+		err = store_err(s, rc, "read readings");
+	sqlite3_finalize(st);
+	return err < 0 ? err : n;
+}
+
+int
+store_audit_range(struct store *s, int64_t since_ms, int64_t until_ms,
+    int (*cb)(const struct audit_row *, void *), void *arg)
+{
+	static const char sql[] =
+	    "SELECT n, ts, kind, detail, hash FROM audit WHERE ts >= ?1 AND ts < ?2 "
+	    "ORDER BY ts, n";
+	static const uint8_t nohash[AUDIT_HASH_LEN];
+	sqlite3_stmt *st = NULL;
+	struct audit_row r;
+	int rc, err = 0;
+
+	if ((rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL)) != SQLITE_OK)
+		return store_err(s, rc, "prepare");
+	sqlite3_bind_int64(st, 1, since_ms);
+	sqlite3_bind_int64(st, 2, until_ms);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		r.n = sqlite3_column_int64(st, 0);
+		r.ts = sqlite3_column_int64(st, 1);
+		r.kind = (const char *)sqlite3_column_text(st, 2);
+		r.detail = (const char *)sqlite3_column_text(st, 3);
+		r.hash = sqlite3_column_bytes(st, 4) == AUDIT_HASH_LEN ?
+		    sqlite3_column_blob(st, 4) : nohash;
+		if (r.kind == NULL)
+			r.kind = "";
+		if (r.detail == NULL)
+			r.detail = "";
+		if (cb(&r, arg) != 0) {
+			rc = SQLITE_DONE;
+			break;
+		}
+	}
+	if (rc != SQLITE_DONE)
+		err = store_err(s, rc, "read the audit trail");
+	sqlite3_finalize(st);
+	return err;
+}

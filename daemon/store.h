@@ -151,4 +151,16 @@ int64_t	 store_audit_append(struct store *, int64_t ts_ms, const char *kind, con
 int	 store_audit_each(struct store *, int64_t from,
 	     int (*cb)(const struct audit_row *, void *), void *);
 
+/*
+ * For coldgatectl export.  store_readings_zone: as store_readings, for the
+ * sensors the store has in zone (an id; NULL for all), in time order;
+ * returns the number of readings or a negative errno.  store_audit_range:
+ * the audit rows with since_ms <= ts < until_ms, by ts then row number.
+ */
+int	 store_readings_zone(struct store *, const char *zone, int64_t since_ms,
+	     int64_t until_ms, int (*cb)(const char *sensor, const char *zone, int quantity,
+	     double value, int64_t ts_ms, int flags, void *arg), void *arg);
+int	 store_audit_range(struct store *, int64_t since_ms, int64_t until_ms,
+	     int (*cb)(const struct audit_row *, void *), void *);
+
 #endif
