@@ -92,7 +92,7 @@ static const char *const storage_keys[] = {
 	"path", "max_size_mb", "retain_days", "sync", "commit_interval_ms", NULL
 };
 static const char *const publish_keys[] = {
-	"interval", NULL
+	"interval", "summary_period", "summary_hold", NULL
 };
 static const char *const zone_keys[] = {
 	"id", "name", "profile", NULL
@@ -802,6 +802,10 @@ parse_publish(struct parser *p, const config_setting_t *root)
 	check_keys(p, g, "publish", publish_keys);
 	get_int(p, g, "publish", "interval", 1, 86400,
 	    &p->conf->publish.interval);
+	get_int(p, g, "publish", "summary_period", 1, 86400,
+	    &p->conf->publish.summary_period);
+	get_int(p, g, "publish", "summary_hold", 1, 86400,
+	    &p->conf->publish.summary_hold);
 }
 
 static void
@@ -1411,6 +1415,8 @@ set_defaults(struct config *c)
 	c->storage.sync = STORE_SYNC_FULL;
 	c->storage.commit_interval_ms = 1000;
 	c->publish.interval = 60;
+	c->publish.summary_period = 86400;
+	c->publish.summary_hold = 900;
 }
 
 static void

@@ -115,6 +115,8 @@ struct config {
 
 	struct {
 		int	 interval;	/* window seconds, default 60, 1..86400 */
+		int	 summary_period; /* seconds; 86400 (default) = local calendar days */
+		int	 summary_hold;	/* seconds a reading stands for at most, default 900 */
 	} publish;
 
 	int	 watchdog_sec;		/* unused unless systemd gives WATCHDOG_USEC */

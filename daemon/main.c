@@ -36,6 +36,7 @@
 #include "rules.h"
 #include "sensor.h"
 #include "store.h"
+#include "summary.h"
 
 /* A clock reading before this (2026-01-01) cannot be right: the RTC-less Pi before NTP. */
 #define CLOCK_SANE_MS		1767225600000LL
@@ -83,6 +84,8 @@ struct daemon {
 	char		 t_cmd[TOPIC_MAX];	/* "{B}/{G}/cmd/": the command follows */
 
 	struct alarm_engine *alarms;
+	struct summary	*sum;			/* the day's per-zone summary */
+	long		 sum_zone;		/* zone of the summary event being built, or -1 */
 	char		(*dirty)[ALARM_ID_MAX + 1];	/* alarms to persist */
 	size_t		 ndirty, capdirty;
 	int64_t		 next_usage;		/* monotonic ms of the next store usage check */
@@ -354,6 +357,8 @@ window_roll(struct daemon *d, int64_t now)
 	window_timer_set(d);
 }
 
+static void summary_feed(struct daemon *, size_t, enum quantity, double, int64_t);
+
 /* ---- sensors ---- */
 
 static void
@@ -457,6 +462,7 @@ sensors_run(struct daemon *d)
 					    clk.wall_ms, clock_ok ? 0 : READING_CLOCK_BAD);
 					agg_add(&d->agg, i, r[k].q, r[k].value, clock_ok);
 					alarm_reading(d->alarms, i, r[k].q, r[k].value, clk.wall_ms);
+					summary_feed(d, i, r[k].q, r[k].value, clk.wall_ms);
 				}
 			}
 			/* Keep the cadence; after a stall, skip the missed reads. */
@@ -803,6 +809,160 @@ on_control(struct daemon *d)
 	jb_free(&b);
 }
 
+/* ---- daily summaries ---- */
+
+/*
+ * The summary period holding t: a local calendar day by default (what a
+ * food-safety record means by "a day"), else epoch-aligned periods.
+ */
+static void
+summary_bounds(const struct config *c, int64_t t, int64_t *start, int64_t *end)
+{
+	int64_t period = (int64_t)c->publish.summary_period * 1000;
+
+	if (c->publish.summary_period == 86400) {
+		time_t secs = (time_t)(t / 1000);
+		struct tm tm;
+
+		localtime_r(&secs, &tm);
+		tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
+		tm.tm_isdst = -1;
+		*start = (int64_t)mktime(&tm) * 1000;
+		tm.tm_mday++;
+		tm.tm_isdst = -1;
+		*end = (int64_t)mktime(&tm) * 1000;
+		if (*end > *start && *start <= t)
+			return;
+	}
+	*start = agg_window_start(t, period);
+	*end = *start + period;
+}
+
+/* One zone's summary as JSON members (the quantities array) into b. */
+static void
+summary_json_open(struct daemon *d, struct jbuf *b, const struct summary_result *r)
+{
+	const struct zone_cfg *z = &d->conf->zones[r->zone];
+
+	jb_str(b, "zone", z->id);
+	jb_str(b, "zone_name", z->name);
+	jb_int(b, "start", r->day_start_ms);
+	jb_int(b, "end", r->day_end_ms);
+	jb_key(b, "quantities");
+	jb_begin(b, '[');
+}
+
+static void
+summary_json_item(struct jbuf *b, const struct summary_result *r)
+{
+	jb_begin(b, '{');
+	jb_str(b, "quantity", quantity_name(r->quantity));
+	jb_str(b, "unit", quantity_unit(r->quantity));
+	jb_int(b, "n", r->n);
+	jb_num(b, "min", r->min);
+	jb_num(b, "max", r->max);
+	jb_num(b, "mean", r->mean);
+	if (r->quantity == Q_TEMPERATURE)
+		jb_num(b, "mkt", r->mkt);
+	jb_num(b, "covered_s", r->covered_s);
+	jb_num(b, "out_of_range_s", r->out_of_range_s);
+	jb_end(b, '}');
+}
+
+static void
+summary_flush_zone(struct daemon *d)
+{
+	if (d->sum_zone < 0)
+		return;
+	jb_end(&d->jb, ']');
+	event_end(d);
+	d->sum_zone = -1;
+}
+
+/*
+ * Each zone's day becomes one "summary" event (through the outbox, so it
+ * is stored and delivered like everything else) and an audit-trail row.
+ */
+static void
+on_summary(const struct summary_result *r, void *arg)
+{
+	struct daemon *d = arg;
+	struct jbuf a = { 0 };
+
+	if ((long)r->zone != d->sum_zone) {
+		summary_flush_zone(d);
+		event_begin(d, "summary");
+		summary_json_open(d, &d->jb, r);
+		d->sum_zone = (long)r->zone;
+	}
+	summary_json_item(&d->jb, r);
+
+	jb_begin(&a, '{');
+	summary_json_open(d, &a, r);
+	summary_json_item(&a, r);
+	jb_end(&a, ']');
+	audit_add(d, "summary", &a);
+}
+
+/* Close the open period and open the one holding now (never going back). */
+static void
+summary_close(struct daemon *d, int64_t now)
+{
+	int64_t start, end, old_end = summary_day_end(d->sum);
+
+	summary_bounds(d->conf, now, &start, &end);
+	if (start < old_end)
+		summary_bounds(d->conf, old_end, &start, &end);
+	d->sum_zone = -1;
+	if (summary_day(d->sum, start, end, on_summary, d) < 0)
+		log_warnx("summary: cannot close the period ending %lld", (long long)old_end);
+	summary_flush_zone(d);
+}
+
+static void
+summary_feed(struct daemon *d, size_t sensor, enum quantity q, double v, int64_t t)
+{
+	if (d->sum == NULL)
+		return;
+	if (summary_add(d->sum, sensor, q, v, t) == -ERANGE) {
+		summary_close(d, t);
+		summary_add(d->sum, sensor, q, v, t);
+	}
+}
+
+/* A summary for conf's zones, with each zone's first warning threshold as its range. */
+static int
+summary_open(const struct config *c, int64_t now, struct summary **out)
+{
+	int *map;
+	int64_t start, end;
+	int rc;
+
+	if ((map = calloc(c->nsensors + 1, sizeof(*map))) == NULL)
+		return -ENOMEM;
+	for (size_t i = 0; i < c->nsensors; i++)
+		map[i] = (int)c->sensors[i].zone_idx;
+	summary_bounds(c, now, &start, &end);
+	rc = summary_new(out, c->nzones, map, c->nsensors,
+	    (int64_t)c->publish.summary_hold * 1000, 0, start, end);
+	free(map);
+	if (rc < 0)
+		return rc;
+	for (size_t i = c->nalarms; i-- > 0;) {
+		/* Backwards, so the first rule of a zone and quantity is set last and wins. */
+		const struct alarm_cfg *a = &c->alarms[i];
+		int z = config_zone_index(c, a->zone), q;
+
+		if ((a->type != NULL && strcmp(a->type, "threshold") != 0) || a->critical ||
+		    a->sensor[0] != '\0' || z < 0 || a->quantity == NULL ||
+		    (q = quantity_from_name(a->quantity)) < 0)
+			continue;
+		summary_limits(*out, (size_t)z, (enum quantity)q, a->has_low, a->low, a->has_high,
+		    a->high);
+	}
+	return 0;
+}
+
 /* ---- MQTT callbacks ---- */
 
 /* Retained, outside the outbox: it describes now, so an old one is worth nothing. */
@@ -1078,6 +1238,13 @@ reload(struct daemon *d)
 	d->conf = n;
 	if (alarms_open(d, n, &d->alarms) < 0)
 		fatalx("reload: the alarm engine cannot be rebuilt");
+	/* Zones and limits may have changed: the summary starts afresh from now. */
+	summary_free(d->sum);
+	d->sum = NULL;
+	if (summary_open(n, now_ms(CLOCK_REALTIME), &d->sum) < 0)
+		log_warnx("no daily summaries: out of memory");
+	else
+		log_info("reload: the running period's summary starts again from now");
 	timer_set(d->fd[FD_COMMIT], n->storage.commit_interval_ms, n->storage.commit_interval_ms,
 	    false);
 	window_timer_set(d);
@@ -1111,6 +1278,8 @@ tick(struct daemon *d)
 	mqtt_tick(d->mqtt);
 	mqtt_try_connect(d);
 	alarm_tick(d->alarms, now_ms(CLOCK_REALTIME));
+	if (d->sum != NULL && now_ms(CLOCK_REALTIME) >= summary_day_end(d->sum))
+		summary_close(d, now_ms(CLOCK_REALTIME));
 	if (mono >= d->next_usage) {
 		struct store_stats st;
 
@@ -1382,6 +1551,9 @@ run(struct config *conf)
 		d.exit_code = 1;
 		goto out;
 	}
+	if (summary_open(conf, now_ms(CLOCK_REALTIME), &d.sum) < 0)
+		log_warnx("no daily summaries: out of memory");
+	d.sum_zone = -1;
 	if (control_open(&d, conf->gateway.state_dir) == 0) {
 		struct epoll_event ev = { .events = EPOLLIN, .data.u32 = FD_CONTROL };
 
@@ -1438,6 +1610,7 @@ out:
 	if (d.store != NULL)
 		alarms_persist_all(&d);
 	alarm_free(d.alarms);
+	summary_free(d.sum);
 	free(d.dirty);
 	if (d.control_path != NULL) {
 		unlink(d.control_path);

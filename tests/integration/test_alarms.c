@@ -307,6 +307,86 @@ test_profile_tiers_and_fault_alarm(void **state)
 	harness_pass(h);
 }
 
+static bool
+is_full_summary(const struct harness_msg *m, void *arg)
+{
+	json_object *q = harness_json_get(m->json, "quantities");
+	const char *type = harness_json_str(m->json, "type");
+	double covered;
+
+	(void)arg;
+	if (type == NULL || strcmp(type, "summary") != 0 || q == NULL ||
+	    json_object_array_length(q) != 1)
+		return false;
+	/* A whole period: both sensors had readings from its start to its end. */
+	return harness_json_num(json_object_array_get_idx(q, 0), "covered_s", &covered) &&
+	    covered == 2.0;
+}
+
+/*
+ * The per-zone summary (here every 2 s instead of every day): two sensors
+ * at 20 and 30 C for equal time give the time-weighted mean 25 C and the
+ * mean kinetic temperature 26.2599 C (dH/R = 10000 K: -ln of the mean of
+ * exp(-10000/293.15) and exp(-10000/303.15) is 33.39903; 10000/33.39903
+ * = 299.40989 K), and the 30 C sensor is out of the zone's 25 C limit the
+ * whole time.
+ */
+static void
+test_zone_summary_has_mean_kinetic_temperature(void **state)
+{
+	static const char text[] =
+		HARNESS_CFG_HEAD
+		"publish = { interval = 60; summary_period = 2; };\n"
+		"zones = ( { id = \"house-1\"; name = \"香菇出菇房 1\"; } );\n"
+		"sensors = (\n"
+		"  { id = \"a\"; zone = \"house-1\"; driver = \"sim\"; quantity = \"temperature\";\n"
+		"    script = ( (0, 20.0), (3600, 20.0) ); interval = 0.2; },\n"
+		"  { id = \"b\"; zone = \"house-1\"; driver = \"sim\"; quantity = \"temperature\";\n"
+		"    script = ( (0, 30.0), (3600, 30.0) ); interval = 0.2; }\n"
+		");\n"
+		"alarms = ( { zone = \"house-1\"; quantity = \"temperature\"; high = 25.0; delay = 3600; } );\n";
+	struct harness *h = *state;
+	struct harness_sub *sub;
+	const struct harness_msg *m;
+	json_object *q;
+	double mkt, mean, out, covered;
+	char *cfg;
+	long i;
+
+	cfg = harness_write_config(h, "coldgate.cfg", text);
+	sub = harness_sub_start(h, "coldgate/#", false);
+	assert_non_null(sub);
+	assert_int_equal(harness_daemon_start(h, cfg, NULL), 0);
+	i = harness_sub_wait(sub, 0, "event", is_full_summary, NULL, HARNESS_TIMEOUT);
+	if (i < 0)
+		fail_msg("no summary of a whole period");
+	m = harness_sub_get(sub, (size_t)i);
+	q = json_object_array_get_idx(harness_json_get(m->json, "quantities"), 0);
+	if (strcmp(harness_json_str(m->json, "zone_name"), "香菇出菇房 1") != 0 ||
+	    !harness_json_num(q, "mkt", &mkt) || !harness_json_num(q, "mean", &mean) ||
+	    !harness_json_num(q, "out_of_range_s", &out) ||
+	    !harness_json_num(q, "covered_s", &covered))
+		fail_msg("summary payload: %s", m->payload);
+	/* The payload rounds to 3 decimals; sampling edges may move the mean a little. */
+	if (mean < 24.9 || mean > 25.1 || mkt < 26.15 || mkt > 26.37 || mkt <= mean)
+		fail_msg("mean %g (want 25) and MKT %g (want 26.26): %s", mean, mkt, m->payload);
+	if (out != covered)
+		fail_msg("out of range %g s of %g s covered; sensor b was above 25 C throughout",
+		    out, covered);
+	assert_int_equal(harness_daemon_stop(h), 0);
+	{
+		const char *list[] = { h->coldgatectl, "-c", cfg, "audit", NULL };
+		char *o, *e;
+
+		if (harness_run(h, list, &o, &e, HARNESS_TIMEOUT) != 0 || strstr(o, " summary ") == NULL)
+			fail_msg("no summary row in the audit trail:\n%s%s", o, e);
+		free(o);
+		free(e);
+	}
+	free(cfg);
+	harness_pass(h);
+}
+
 int
 main(void)
 {
@@ -316,6 +396,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_restart_mid_alarm_keeps_exactly_one_active,
 		    harness_setup, harness_teardown),
 		cmocka_unit_test_setup_teardown(test_profile_tiers_and_fault_alarm,
+		    harness_setup, harness_teardown),
+		cmocka_unit_test_setup_teardown(test_zone_summary_has_mean_kinetic_temperature,
 		    harness_setup, harness_teardown),
 	};
 
