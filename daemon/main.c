@@ -930,6 +930,53 @@ summary_feed(struct daemon *d, size_t sensor, enum quantity q, double v, int64_t
 	}
 }
 
+struct summary_replay {
+	const struct config	*c;
+	struct summary		*sum;
+	int			 last;		/* index of the last sensor looked up */
+	int64_t			 rows;
+};
+
+static int
+summary_replay_cb(const char *sensor, const char *zone, int quantity, double value, int64_t ts,
+    int flags, void *arg)
+{
+	struct summary_replay *r = arg;
+	int i = r->last;
+
+	(void)zone;
+	(void)flags;
+	if (i < 0 || strcmp(r->c->sensors[i].id, sensor) != 0)
+		i = config_sensor_index(r->c, sensor);
+	if (i < 0)
+		return 0;	/* a sensor no longer configured */
+	r->last = i;
+	r->rows++;
+	summary_add(r->sum, (size_t)i, (enum quantity)quantity, value, ts);
+	return 0;
+}
+
+/*
+ * The running period's readings so far, from the store: a restart or a
+ * reload must not cut a day's record short.  A day of 100 sensors read
+ * every second is 17 million rows and takes seconds; typical gateways
+ * read a few sensors a minute.
+ */
+static void
+summary_replay(struct daemon *d, const struct config *c, struct summary *sum)
+{
+	struct summary_replay r = { .c = c, .sum = sum, .last = -1 };
+	int64_t now = now_ms(CLOCK_REALTIME);
+
+	store_commit(d->store);
+	if (store_readings(d->store, NULL, summary_day_start(sum), now, summary_replay_cb, &r) < 0)
+		log_warnx("summary: could not read back today's readings; the day's summary "
+		    "starts now");
+	else if (r.rows > 0)
+		log_info("summary: %lld readings of the running period read back from the store",
+		    (long long)r.rows);
+}
+
 /* A summary for conf's zones, with each zone's first warning threshold as its range. */
 static int
 summary_open(const struct config *c, int64_t now, struct summary **out)
@@ -1238,13 +1285,13 @@ reload(struct daemon *d)
 	d->conf = n;
 	if (alarms_open(d, n, &d->alarms) < 0)
 		fatalx("reload: the alarm engine cannot be rebuilt");
-	/* Zones and limits may have changed: the summary starts afresh from now. */
+	/* Zones and limits may have changed: rebuild the summary from the stored readings. */
 	summary_free(d->sum);
 	d->sum = NULL;
 	if (summary_open(n, now_ms(CLOCK_REALTIME), &d->sum) < 0)
 		log_warnx("no daily summaries: out of memory");
 	else
-		log_info("reload: the running period's summary starts again from now");
+		summary_replay(d, n, d->sum);
 	timer_set(d->fd[FD_COMMIT], n->storage.commit_interval_ms, n->storage.commit_interval_ms,
 	    false);
 	window_timer_set(d);
@@ -1553,6 +1600,8 @@ run(struct config *conf)
 	}
 	if (summary_open(conf, now_ms(CLOCK_REALTIME), &d.sum) < 0)
 		log_warnx("no daily summaries: out of memory");
+	else
+		summary_replay(&d, conf, d.sum);
 	d.sum_zone = -1;
 	if (control_open(&d, conf->gateway.state_dir) == 0) {
 		struct epoll_event ev = { .events = EPOLLIN, .data.u32 = FD_CONTROL };
