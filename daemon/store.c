@@ -1387,18 +1387,15 @@ store_audit_append(struct store *s, int64_t ts_ms, const char *kind, const char 
 	return n;
 }
 
-int
-store_audit_each(struct store *s, int64_t from, int (*cb)(const struct audit_row *, void *),
+/* Step a statement selecting n, ts, kind, detail, hash; cb per row, non-zero stops. */
+static int
+audit_walk(struct store *s, sqlite3_stmt *st, int (*cb)(const struct audit_row *, void *),
     void *arg)
 {
-	sqlite3_stmt *st;
-	struct audit_row r;
 	static const uint8_t nohash[AUDIT_HASH_LEN];
-	int rc, err = 0;
+	struct audit_row r;
+	int rc;
 
-	if ((st = store_stmt(s, ST_AUDIT_EACH, &err)) == NULL)
-		return err;
-	sqlite3_bind_int64(st, 1, from);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		r.n = sqlite3_column_int64(st, 0);
 		r.ts = sqlite3_column_int64(st, 1);
@@ -1411,13 +1408,23 @@ store_audit_each(struct store *s, int64_t from, int (*cb)(const struct audit_row
 			r.kind = "";
 		if (r.detail == NULL)
 			r.detail = "";
-		if (cb(&r, arg) != 0) {
-			rc = SQLITE_DONE;
-			break;
-		}
+		if (cb(&r, arg) != 0)
+			return 0;
 	}
-	if (rc != SQLITE_DONE)
-		err = store_err(s, rc, "read the audit trail");
+	return rc == SQLITE_DONE ? 0 : store_err(s, rc, "read the audit trail");
+}
+
+int
+store_audit_each(struct store *s, int64_t from, int (*cb)(const struct audit_row *, void *),
+    void *arg)
+{
+	sqlite3_stmt *st;
+	int err = 0;
+
+	if ((st = store_stmt(s, ST_AUDIT_EACH, &err)) == NULL)
+		return err;
+	sqlite3_bind_int64(st, 1, from);
+	err = audit_walk(s, st, cb, arg);
 	sqlite3_reset(st);
 	return err;
 }
@@ -1474,33 +1481,14 @@ store_audit_range(struct store *s, int64_t since_ms, int64_t until_ms,
 	static const char sql[] =
 	    "SELECT n, ts, kind, detail, hash FROM audit WHERE ts >= ?1 AND ts < ?2 "
 	    "ORDER BY ts, n";
-	static const uint8_t nohash[AUDIT_HASH_LEN];
 	sqlite3_stmt *st = NULL;
-	struct audit_row r;
-	int rc, err = 0;
+	int rc, err;
 
 	if ((rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL)) != SQLITE_OK)
 		return store_err(s, rc, "prepare");
 	sqlite3_bind_int64(st, 1, since_ms);
 	sqlite3_bind_int64(st, 2, until_ms);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		r.n = sqlite3_column_int64(st, 0);
-		r.ts = sqlite3_column_int64(st, 1);
-		r.kind = (const char *)sqlite3_column_text(st, 2);
-		r.detail = (const char *)sqlite3_column_text(st, 3);
-		r.hash = sqlite3_column_bytes(st, 4) == AUDIT_HASH_LEN ?
-		    sqlite3_column_blob(st, 4) : nohash;
-		if (r.kind == NULL)
-			r.kind = "";
-		if (r.detail == NULL)
-			r.detail = "";
-		if (cb(&r, arg) != 0) {
-			rc = SQLITE_DONE;
-			break;
-		}
-	}
-	if (rc != SQLITE_DONE)
-		err = store_err(s, rc, "read the audit trail");
+	err = audit_walk(s, st, cb, arg);
 	sqlite3_finalize(st);
 	return err;
 }
