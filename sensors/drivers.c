@@ -4,9 +4,17 @@
 #include "sensor.h"
 
 extern const struct sensor_driver sim_driver;
+extern const struct sensor_driver ds18b20_driver;
+extern const struct sensor_driver dht22_driver;
+extern const struct sensor_driver dht11_driver;
+extern const struct sensor_driver hwmon_driver;
 
 static const struct sensor_driver *const drivers[] = {
 	&sim_driver,
+	&ds18b20_driver,
+	&dht22_driver,
+	&dht11_driver,
+	&hwmon_driver,
 };
 
 const struct sensor_driver *

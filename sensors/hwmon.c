@@ -1,0 +1,228 @@
+/*
+ * hwmon — any temperature/humidity sensor the kernel exposes through the
+ * hwmon class: Sensirion SHT3x/SHT4x, Bosch BME280 (through its hwmon
+ * shim), and the like, usually on I2C with a kernel driver bound by a
+ * device-tree overlay (dtoverlay=i2c-sensor,sht3x).
+ *
+ * Kernel interface, from gateway.sysfs_root (normally /sys):
+ *
+ *   class/hwmon/hwmonN/name             the chip driver's name, e.g. "sht3x"
+ *   class/hwmon/hwmonN/temp1_input      m C, one integer
+ *   class/hwmon/hwmonN/humidity1_input  m %RH, one integer
+ *
+ * device is the content of the name file, not hwmonN: the numbers follow
+ * probe order and change when a device is unplugged and comes back.  The
+ * directory is looked up at open (the first match in version order:
+ * hwmon2 before hwmon10), and each read checks that its name file still
+ * says device; when it does not (gone, or the number now belongs to
+ * another chip) the driver looks again, so a device that disappears and
+ * returns is found again.  With two chips of the same name the first one
+ * wins: give such a chip one of its own or use another driver.
+ *
+ * A read reports temp1_input and humidity1_input when present; at least
+ * one must be.  Plausibility: -55..125 C, 0..100 %RH.
+ *
+ * Timing: the chip drivers measure on demand or cache for about a second;
+ * a read takes at most some tens of ms.  Files are opened, read and closed
+ * at each read.
+ *
+ * Errors: no hwmon of that name -> -ENODEV; no input file, an unreadable
+ * file or a garbled value -> -EIO; a value outside the limits -> -ERANGE.
+ *
+ * Readings: Q_TEMPERATURE in degrees C and/or Q_HUMIDITY in %RH.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "sensor.h"
+
+#define HW_TEMP_MIN_MC	(-55000)
+#define HW_TEMP_MAX_MC	125000
+#define HW_RH_MIN_M	0
+#define HW_RH_MAX_M	100000
+
+struct hwmon {
+	char	*class;		/* {root}/class/hwmon */
+	char	*name;		/* what the name file must say */
+	char	*dir;		/* class/hwmonN, or NULL when not found */
+};
+
+/*
+ * Read a whole small file into buf, NUL-terminated, without one trailing
+ * newline.  0, -ENOENT when it does not exist, -EIO otherwise.
+ */
+static int
+hw_read_file(const char *path, char *buf, size_t size)
+{
+	size_t len = 0;
+	ssize_t n;
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return errno == ENOENT || errno == ENOTDIR ? -ENOENT : -EIO;
+	for (;;) {
+		if (len + 1 >= size) {
+			close(fd);
+			return -EIO;
+		}
+		n = read(fd, buf + len, size - 1 - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			close(fd);
+			return -EIO;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	close(fd);
+	if (len > 0 && buf[len - 1] == '\n')
+		len--;
+	buf[len] = '\0';
+	return 0;
+}
+
+/* Whether dir/name says want. */
+static int
+hw_name_is(const char *dir, const char *want)
+{
+	char path[PATH_MAX], buf[128];
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/name", dir) >= sizeof(path))
+		return 0;
+	return hw_read_file(path, buf, sizeof(buf)) == 0 && strcmp(buf, want) == 0;
+}
+
+/* Look for the hwmon named h->name; sets h->dir (or NULL). -ENOMEM or 0. */
+static int
+hw_scan(struct hwmon *h)
+{
+	char path[PATH_MAX], best[NAME_MAX + 1] = "";
+	struct dirent *de;
+	DIR *d;
+
+	free(h->dir);
+	h->dir = NULL;
+	if ((d = opendir(h->class)) == NULL)
+		return 0;
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		if ((size_t)snprintf(path, sizeof(path), "%s/%s", h->class, de->d_name) >=
+		    sizeof(path))
+			continue;
+		if (!hw_name_is(path, h->name))
+			continue;
+		if (best[0] == '\0' || strverscmp(de->d_name, best) < 0)
+			snprintf(best, sizeof(best), "%s", de->d_name);
+	}
+	closedir(d);
+	if (best[0] != '\0' && asprintf(&h->dir, "%s/%s", h->class, best) < 0) {
+		h->dir = NULL;
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* dir/file as an integer: 0, -ENOENT when absent, -EIO otherwise. */
+static int
+hw_read_int(const char *dir, const char *file, long *v)
+{
+	char path[PATH_MAX], buf[64], *e;
+	int rc;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, file) >= sizeof(path))
+		return -EIO;
+	if ((rc = hw_read_file(path, buf, sizeof(buf))) < 0)
+		return rc;
+	if (!(buf[0] == '-' || (buf[0] >= '0' && buf[0] <= '9')))
+		return -EIO;
+	errno = 0;
+	*v = strtol(buf, &e, 10);
+	if (errno != 0 || e == buf || *e != '\0' || *v < INT_MIN || *v > INT_MAX)
+		return -EIO;
+	return 0;
+}
+
+static int
+hwmon_open(const struct config *conf, const struct sensor_cfg *sc, void **state)
+{
+	const char *root = conf->gateway.sysfs_root ? conf->gateway.sysfs_root : "/sys";
+	struct hwmon *h;
+
+	if (sc->device == NULL || *sc->device == '\0' || strchr(sc->device, '\n') != NULL)
+		return -EINVAL;
+	if ((h = calloc(1, sizeof(*h))) == NULL)
+		return -ENOMEM;
+	if (asprintf(&h->class, "%s/class/hwmon", root) < 0)
+		h->class = NULL;
+	if (h->class != NULL && (h->name = strdup(sc->device)) != NULL &&
+	    hw_scan(h) == 0) {
+		*state = h;
+		return 0;
+	}
+	free(h->name);
+	free(h->class);
+	free(h);
+	return -ENOMEM;
+}
+
+static int
+hwmon_read(void *state, const struct sensor_clock *clk, struct reading *out, size_t max)
+{
+	struct hwmon *h = state;
+	long mc, mrh;
+	int rt, rh, rc;
+	size_t n = 0;
+
+	(void)clk;
+	if (max < 2)
+		return -ENOBUFS;
+	if (h->dir == NULL || !hw_name_is(h->dir, h->name))
+		if ((rc = hw_scan(h)) < 0)
+			return rc;
+	if (h->dir == NULL)
+		return -ENODEV;
+	rt = hw_read_int(h->dir, "temp1_input", &mc);
+	rh = hw_read_int(h->dir, "humidity1_input", &mrh);
+	if (rt == -ENOENT && rh == -ENOENT)	/* gone since the name check? */
+		return hw_name_is(h->dir, h->name) ? -EIO : -ENODEV;
+	if (rt == -EIO || rh == -EIO)
+		return -EIO;
+	if ((rt == 0 && (mc < HW_TEMP_MIN_MC || mc > HW_TEMP_MAX_MC)) ||
+	    (rh == 0 && (mrh < HW_RH_MIN_M || mrh > HW_RH_MAX_M)))
+		return -ERANGE;
+	if (rt == 0)
+		out[n++] = (struct reading){ Q_TEMPERATURE, (double)mc / 1000.0 };
+	if (rh == 0)
+		out[n++] = (struct reading){ Q_HUMIDITY, (double)mrh / 1000.0 };
+	return (int)n;
+}
+
+static void
+hwmon_close(void *state)
+{
+	struct hwmon *h = state;
+
+	if (h == NULL)
+		return;
+	free(h->class);
+	free(h->name);
+	free(h->dir);
+	free(h);
+}
+
+const struct sensor_driver hwmon_driver = {
+	.name = "hwmon",
+	.open = hwmon_open,
+	.read = hwmon_read,
+	.close = hwmon_close,
+};

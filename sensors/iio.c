@@ -1,0 +1,171 @@
+/*
+ * dht22, dht11 — Aosong DHT22 (AM2302) and DHT11 temperature and humidity
+ * sensors, through the kernel's IIO dht11 driver.
+ *
+ * Device: a one-wire-ish proprietary protocol on one GPIO (dtoverlay=dht11,
+ * gpiopin=N).  The kernel bit-bangs it and decodes the 40-bit frame; both
+ * parts use the same kernel driver, which tells them apart by the frame.
+ * DHT22: -40..80 C, 0..100 %RH, 0.1 resolution.  DHT11: 0..50 C, 20..90 %RH,
+ * 1 C / 1 %RH.  Both descriptors share this code and the plausibility
+ * limits -40..80 C and 0..100 %RH.
+ *
+ * Kernel interface, from gateway.sysfs_root (normally /sys):
+ *
+ *   bus/iio/devices/{device}/in_temp_input              m C, one integer
+ *   bus/iio/devices/{device}/in_humidityrelative_input  m %RH, one integer
+ *
+ * device names the IIO directory, e.g. "iio:device0".
+ *
+ * Timing: the kernel driver re-reads the sensor when its last frame is
+ * older than about 2 s, and a read takes some tens of ms.  Reads fail now
+ * and then with EIO or ETIMEDOUT (a bad checksum, a missed edge): that is
+ * normal for these parts.  The driver does not sleep or retry; the core
+ * retries with backoff (no faster than every 2 s for these parts).  The
+ * files are opened, read and closed at each read.
+ *
+ * Errors: the device directory gone -> -ENODEV; any failure to read either
+ * file (missing file, EIO, ETIMEDOUT, a directory where the file should be)
+ * or a garbled value -> -EIO; a value outside the limits -> -ERANGE.
+ *
+ * Two readings: Q_TEMPERATURE in degrees C and Q_HUMIDITY in %RH.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "sensor.h"
+
+#define DHT_TEMP_MIN_MC	(-40000)
+#define DHT_TEMP_MAX_MC	80000
+#define DHT_RH_MIN_M	0
+#define DHT_RH_MAX_M	100000
+
+struct dht {
+	char	*dir;		/* {root}/bus/iio/devices/{device} */
+	char	*temp;		/* dir/in_temp_input */
+	char	*rh;		/* dir/in_humidityrelative_input */
+};
+
+/*
+ * Read one integer attribute: 0 and *v, or -EIO for any failure to open,
+ * read or parse (strictly: an optional sign, digits, an optional newline).
+ */
+static int
+dht_read_int(const char *path, long *v)
+{
+	char buf[64], *e;
+	size_t len = 0;
+	ssize_t n;
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return -EIO;
+	for (;;) {
+		if (len + 1 >= sizeof(buf)) {
+			close(fd);
+			return -EIO;
+		}
+		n = read(fd, buf + len, sizeof(buf) - 1 - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			close(fd);
+			return -EIO;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	close(fd);
+	buf[len] = '\0';
+	if (!(buf[0] == '-' || (buf[0] >= '0' && buf[0] <= '9')))
+		return -EIO;
+	errno = 0;
+	*v = strtol(buf, &e, 10);
+	if (errno != 0 || e == buf || *v < INT_MIN || *v > INT_MAX)
+		return -EIO;
+	if (*e == '\n')
+		e++;
+	return *e == '\0' ? 0 : -EIO;
+}
+
+static int
+dht_open(const struct config *conf, const struct sensor_cfg *sc, void **state)
+{
+	const char *root = conf->gateway.sysfs_root ? conf->gateway.sysfs_root : "/sys";
+	const char *dev = sc->device;
+	struct dht *d;
+
+	if (dev == NULL || *dev == '\0' || strchr(dev, '/') != NULL ||
+	    strcmp(dev, ".") == 0 || strcmp(dev, "..") == 0)
+		return -EINVAL;
+	if ((d = calloc(1, sizeof(*d))) == NULL)
+		return -ENOMEM;
+	if (asprintf(&d->dir, "%s/bus/iio/devices/%s", root, dev) < 0)
+		d->dir = NULL;
+	else if (asprintf(&d->temp, "%s/in_temp_input", d->dir) < 0)
+		d->temp = NULL;
+	else if (asprintf(&d->rh, "%s/in_humidityrelative_input", d->dir) < 0)
+		d->rh = NULL;
+	if (d->rh == NULL) {
+		free(d->temp);
+		free(d->dir);
+		free(d);
+		return -ENOMEM;
+	}
+	*state = d;
+	return 0;
+}
+
+static int
+dht_read(void *state, const struct sensor_clock *clk, struct reading *out, size_t max)
+{
+	struct dht *d = state;
+	struct stat st;
+	long mc, mrh;
+
+	(void)clk;
+	if (max < 2)
+		return -ENOBUFS;
+	if (dht_read_int(d->temp, &mc) < 0 || dht_read_int(d->rh, &mrh) < 0)
+		return stat(d->dir, &st) < 0 || !S_ISDIR(st.st_mode) ? -ENODEV : -EIO;
+	if (mc < DHT_TEMP_MIN_MC || mc > DHT_TEMP_MAX_MC ||
+	    mrh < DHT_RH_MIN_M || mrh > DHT_RH_MAX_M)
+		return -ERANGE;
+	out[0] = (struct reading){ Q_TEMPERATURE, (double)mc / 1000.0 };
+	out[1] = (struct reading){ Q_HUMIDITY, (double)mrh / 1000.0 };
+	return 2;
+}
+
+static void
+dht_close(void *state)
+{
+	struct dht *d = state;
+
+	if (d == NULL)
+		return;
+	free(d->dir);
+	free(d->temp);
+	free(d->rh);
+	free(d);
+}
+
+const struct sensor_driver dht22_driver = {
+	.name = "dht22",
+	.open = dht_open,
+	.read = dht_read,
+	.close = dht_close,
+};
+
+const struct sensor_driver dht11_driver = {
+	.name = "dht11",
+	.open = dht_open,
+	.read = dht_read,
+	.close = dht_close,
+};

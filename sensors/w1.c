@@ -1,0 +1,303 @@
+/*
+ * ds18b20 — Maxim DS18B20 temperature probe on the 1-Wire bus.
+ *
+ * Device: a 1-Wire digital thermometer, -55..125 C, 12-bit (0.0625 C),
+ * usually on a long cable into a cold room.  The Raspberry Pi runs the bus
+ * from a GPIO through the kernel's w1-gpio master (dtoverlay=w1-gpio) and
+ * the w1_therm slave driver; the daemon never touches the bus itself.
+ *
+ * Kernel interface, from gateway.sysfs_root (normally /sys):
+ *
+ *   bus/w1/devices/{device}/w1_slave     device = "28-" + 12 hex digits
+ *
+ *     72 01 4b 46 7f ff 0e 10 57 : crc=57 YES
+ *     72 01 4b 46 7f ff 0e 10 57 t=23125
+ *
+ *   Line 1 is the 9-byte scratchpad and the kernel's CRC verdict (YES/NO);
+ *   line 2 the scratchpad again and the temperature in milli-degrees C
+ *   (w1_therm.c: w1_slave_show, "%02x " x 9, ": crc=%02x %s\n", "t=%d\n").
+ *   On a NO the kernel prints the last good scratchpad on line 2, so a NO
+ *   is a failed read whatever t= says.
+ *
+ *   bus/w1/devices/{device}/temperature  newer kernels: one integer, m C.
+ *   Used only when w1_slave is absent.  A CRC failure there is a read error.
+ *
+ * Errors: NO -> -EBADMSG; 85000 (the power-on value, read before a
+ * conversion completed) and 127937/127940 (scratchpad of 0x07ff: a probe
+ * without enough power on a parasitic bus), and anything outside
+ * -55..125 C -> -ERANGE; the device directory gone (unplugged, bus lost)
+ * -> -ENODEV; an unreadable or garbled file -> -EIO.
+ *
+ * Timing: each read of w1_slave makes the kernel start a conversion and
+ * wait for it, about 750 ms at 12 bits, so a read blocks that long.  The
+ * files are opened, read and closed at each read: no descriptor survives an
+ * unplug.  Retries and backoff are the core's business.
+ *
+ * device = "auto" means the only thermometer on the bus: a directory
+ * whose name starts with a w1_therm family code (28- DS18B20, 10- DS18S20,
+ * 22- DS1822, 3b- DS1825, 42- DS28EA00; all print the same w1_slave).  It
+ * is looked up at each read, so a replaced probe is picked up; none there
+ * -> -ENODEV, more than one -> -ENOTUNIQ (name the probe instead).
+ *
+ * One reading: Q_TEMPERATURE in degrees C.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "sensor.h"
+
+#define W1_MIN_MC	(-55000)
+#define W1_MAX_MC	125000
+#define W1_POWER_ON_MC	85000
+
+struct w1 {
+	char	*devices;	/* {root}/bus/w1/devices */
+	int	 autodetect;	/* device = "auto" */
+	char	*dir;		/* devices/{device} */
+	char	*slave;		/* dir/w1_slave */
+	char	*temperature;	/* dir/temperature */
+};
+
+/*
+ * Read a whole small sysfs file into buf (NUL-terminated).  Returns the
+ * length, or -ENOENT when it does not exist, -ENODEV when the device went
+ * away under the read, -EIO for any other failure or a file too big.
+ */
+static int
+w1_read_file(const char *path, char *buf, size_t size)
+{
+	size_t len = 0;
+	ssize_t n;
+	int fd, err = 0;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return errno == ENOENT || errno == ENOTDIR ? -ENOENT :
+		    errno == ENODEV ? -ENODEV : -EIO;
+	for (;;) {
+		if (len + 1 >= size) {
+			err = -EIO;
+			break;
+		}
+		n = read(fd, buf + len, size - 1 - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			err = errno == ENODEV ? -ENODEV : -EIO;
+			break;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	close(fd);
+	if (err < 0)
+		return err;
+	buf[len] = '\0';
+	return (int)len;
+}
+
+/* Parse a decimal integer that ends at end (a trailing newline is fine). */
+static int
+w1_parse_int(const char *s, const char **end, long *v)
+{
+	char *e;
+
+	if (!(*s == '-' || (*s >= '0' && *s <= '9')))
+		return -EIO;
+	errno = 0;
+	*v = strtol(s, &e, 10);
+	if (errno != 0 || e == s || *v < INT_MIN || *v > INT_MAX)
+		return -EIO;
+	*end = e;
+	return 0;
+}
+
+static int
+w1_ishex(char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+/* Skip the 9 scratchpad bytes "xx " at the start of a w1_slave line. */
+static const char *
+w1_skip_bytes(const char *s)
+{
+	for (int i = 0; i < 9; i++, s += 3)
+		if (!w1_ishex(s[0]) || !w1_ishex(s[1]) || s[2] != ' ')
+			return NULL;
+	return s;
+}
+
+/* The temperature in m C from w1_slave text, or -EBADMSG / -EIO. */
+static int
+w1_parse_slave(const char *s, long *mc)
+{
+	const char *e;
+
+	if ((s = w1_skip_bytes(s)) == NULL || strncmp(s, ": crc=", 6) != 0)
+		return -EIO;
+	s += 6;
+	if (!w1_ishex(s[0]) || !w1_ishex(s[1]) || s[2] != ' ')
+		return -EIO;
+	s += 3;
+	if (strncmp(s, "NO\n", 3) == 0)
+		return -EBADMSG;
+	if (strncmp(s, "YES\n", 4) != 0)
+		return -EIO;
+	s += 4;
+	if ((s = w1_skip_bytes(s)) == NULL || strncmp(s, "t=", 2) != 0)
+		return -EIO;
+	if (w1_parse_int(s + 2, &e, mc) < 0)
+		return -EIO;
+	if (*e == '\n')
+		e++;
+	return *e == '\0' ? 0 : -EIO;
+}
+
+/* The temperature in m C from the one-integer temperature attribute. */
+static int
+w1_parse_attr(const char *s, long *mc)
+{
+	const char *e;
+
+	if (w1_parse_int(s, &e, mc) < 0)
+		return -EIO;
+	if (*e == '\n')
+		e++;
+	return *e == '\0' ? 0 : -EIO;
+}
+
+static int
+w1_dir_gone(const struct w1 *w)
+{
+	struct stat st;
+
+	return stat(w->dir, &st) < 0 || !S_ISDIR(st.st_mode);
+}
+
+/* Point w at devices/dev. -ENOMEM or 0. */
+static int
+w1_set_device(struct w1 *w, const char *dev)
+{
+	free(w->dir);
+	free(w->slave);
+	free(w->temperature);
+	w->slave = w->temperature = NULL;
+	if (asprintf(&w->dir, "%s/%s", w->devices, dev) < 0)
+		w->dir = NULL;
+	else if (asprintf(&w->slave, "%s/w1_slave", w->dir) < 0)
+		w->slave = NULL;
+	else if (asprintf(&w->temperature, "%s/temperature", w->dir) < 0)
+		w->temperature = NULL;
+	return w->temperature == NULL ? -ENOMEM : 0;
+}
+
+/* device = "auto": find the one thermometer on the bus. */
+static int
+w1_find_auto(struct w1 *w)
+{
+	static const char *const families[] = { "28-", "10-", "22-", "3b-", "42-" };
+	char found[NAME_MAX + 1] = "";
+	struct dirent *de;
+	size_t n = 0;
+	DIR *d;
+
+	if ((d = opendir(w->devices)) == NULL)
+		return -ENODEV;
+	while ((de = readdir(d)) != NULL)
+		for (size_t i = 0; i < sizeof(families) / sizeof(families[0]); i++)
+			if (strncmp(de->d_name, families[i], 3) == 0) {
+				if (n++ == 0)
+					snprintf(found, sizeof(found), "%s", de->d_name);
+				break;
+			}
+	closedir(d);
+	if (n == 0)
+		return -ENODEV;
+	if (n > 1)
+		return -ENOTUNIQ;
+	return w1_set_device(w, found);
+}
+
+static void
+ds18b20_close(void *state)
+{
+	struct w1 *w = state;
+
+	if (w == NULL)
+		return;
+	free(w->devices);
+	free(w->dir);
+	free(w->slave);
+	free(w->temperature);
+	free(w);
+}
+
+static int
+ds18b20_open(const struct config *conf, const struct sensor_cfg *sc, void **state)
+{
+	const char *root = conf->gateway.sysfs_root ? conf->gateway.sysfs_root : "/sys";
+	const char *dev = sc->device;
+	struct w1 *w;
+
+	if (dev == NULL || *dev == '\0' || strchr(dev, '/') != NULL ||
+	    strcmp(dev, ".") == 0 || strcmp(dev, "..") == 0)
+		return -EINVAL;
+	if ((w = calloc(1, sizeof(*w))) == NULL)
+		return -ENOMEM;
+	if (asprintf(&w->devices, "%s/bus/w1/devices", root) < 0) {
+		free(w);
+		return -ENOMEM;
+	}
+	w->autodetect = strcmp(dev, "auto") == 0;
+	if (!w->autodetect && w1_set_device(w, dev) < 0) {
+		ds18b20_close(w);
+		return -ENOMEM;
+	}
+	*state = w;
+	return 0;
+}
+
+static int
+ds18b20_read(void *state, const struct sensor_clock *clk, struct reading *out, size_t max)
+{
+	struct w1 *w = state;
+	char buf[256];
+	long mc;
+	int rc;
+
+	(void)clk;
+	if (max < 1)
+		return -ENOBUFS;
+	if (w->autodetect && (rc = w1_find_auto(w)) < 0)
+		return rc;
+	if ((rc = w1_read_file(w->slave, buf, sizeof(buf))) >= 0)
+		rc = w1_parse_slave(buf, &mc);
+	else if (rc == -ENOENT &&
+	    (rc = w1_read_file(w->temperature, buf, sizeof(buf))) >= 0)
+		rc = w1_parse_attr(buf, &mc);
+	if (rc == -ENOENT)
+		rc = w1_dir_gone(w) ? -ENODEV : -EIO;
+	if (rc < 0)
+		return rc;
+	if (mc == W1_POWER_ON_MC || mc == 127937 || mc == 127940 ||
+	    mc < W1_MIN_MC || mc > W1_MAX_MC)
+		return -ERANGE;
+	out[0] = (struct reading){ Q_TEMPERATURE, (double)mc / 1000.0 };
+	return 1;
+}
+
+const struct sensor_driver ds18b20_driver = {
+	.name = "ds18b20",
+	.open = ds18b20_open,
+	.read = ds18b20_read,
+	.close = ds18b20_close,
+};

@@ -1,0 +1,117 @@
+/*
+ * The sysfs drivers inside the real daemon: coldgated with a DS18B20 probe,
+ * a DHT22 on the kernel's IIO driver and an SHT3x on hwmon, all pointed at
+ * the fixture tree (gateway.sysfs_root), publishes their values to a real
+ * mosquitto; a probe answering with a bad CRC gives a sensor_fault event
+ * and never a reading.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/harness.h"
+
+static const char cfg_text[] =
+	HARNESS_CFG_HEAD
+	"publish = { interval = 1; };\n"
+	"zones = ( { id = \"cold-1\"; name = \"冷库 1\"; }, { id = \"house-1\"; name = \"香菇出菇房 1\"; } );\n"
+	"sensors = (\n"
+	"  { id = \"c1-probe\"; zone = \"cold-1\"; driver = \"ds18b20\"; device = \"28-000000000001\"; interval = 0.5; },\n"
+	"  { id = \"c1-bad\"; zone = \"cold-1\"; driver = \"ds18b20\"; device = \"28-000000000002\"; interval = 0.5; },\n"
+	"  { id = \"h1-dht\"; zone = \"house-1\"; driver = \"dht22\"; device = \"iio:device0\"; interval = 2; },\n"
+	"  { id = \"c1-sht\"; zone = \"cold-1\"; driver = \"hwmon\"; device = \"sht3x\"; interval = 0.5; }\n"
+	");\n";
+
+/* The mean of sensor/quantity in a telemetry message, or NAN. */
+static double
+mean_of(const struct harness_msg *m, const char *sensor, const char *quantity)
+{
+	json_object *r = harness_json_get(m->json, "readings");
+	double v;
+
+	for (size_t i = 0; r != NULL && i < json_object_array_length(r); i++) {
+		json_object *e = json_object_array_get_idx(r, i);
+
+		if (strcmp(harness_json_str(e, "sensor"), sensor) == 0 &&
+		    strcmp(harness_json_str(e, "quantity"), quantity) == 0 &&
+		    harness_json_num(e, "mean", &v))
+			return v;
+	}
+	return NAN;
+}
+
+static bool
+has_all(const struct harness_msg *m, void *arg)
+{
+	(void)arg;
+	return !isnan(mean_of(m, "c1-probe", "temperature")) &&
+	    !isnan(mean_of(m, "h1-dht", "humidity")) && !isnan(mean_of(m, "c1-sht", "humidity"));
+}
+
+static bool
+is_fault_of_bad(const struct harness_msg *m, void *arg)
+{
+	const char *type = harness_json_str(m->json, "type");
+	const char *sensor = harness_json_str(m->json, "sensor");
+
+	(void)arg;
+	return type != NULL && sensor != NULL && strcmp(type, "sensor_fault") == 0 &&
+	    strcmp(sensor, "c1-bad") == 0;
+}
+
+static void
+test_sysfs_drivers_reach_mqtt(void **state)
+{
+	struct harness *h = *state;
+	struct harness_sub *sub;
+	const struct harness_msg *m;
+	char *t, *cfg, line[1200];
+	long i;
+
+	snprintf(line, sizeof(line), "  state_dir = \"@STATE_DIR@\"; sysfs_root = \"%s/tests/fixtures/sysfs\";\n",
+	    getenv("COLDGATE_TOP"));
+	t = harness_replace(cfg_text, "  state_dir = \"@STATE_DIR@\";\n", line);
+	cfg = harness_write_config(h, "coldgate.cfg", t);
+	free(t);
+	sub = harness_sub_start(h, "coldgate/#", false);
+	assert_non_null(sub);
+	assert_int_equal(harness_daemon_start(h, cfg, NULL), 0);
+
+	i = harness_sub_wait(sub, 0, "telemetry", has_all, NULL, HARNESS_TIMEOUT);
+	if (i < 0)
+		fail_msg("no telemetry with the probe, the DHT22 and the SHT3x");
+	m = harness_sub_get(sub, (size_t)i);
+	if (mean_of(m, "c1-probe", "temperature") != 21.375 ||
+	    mean_of(m, "h1-dht", "temperature") != 4.5 || mean_of(m, "h1-dht", "humidity") != 91.5 ||
+	    mean_of(m, "c1-sht", "temperature") != 2.5 || mean_of(m, "c1-sht", "humidity") != 87.25)
+		fail_msg("values differ from the fixture files: %s", m->payload);
+	if (harness_sub_wait(sub, 0, "event", is_fault_of_bad, NULL, HARNESS_TIMEOUT) < 0)
+		fail_msg("no sensor_fault for the probe with a bad CRC");
+	/* A refused read never becomes a reading. */
+	for (size_t k = 0; k < harness_sub_count(sub); k++) {
+		m = harness_sub_get(sub, k);
+		if (strstr(m->topic, "telemetry") != NULL && strstr(m->payload, "\"c1-bad\"") != NULL)
+			fail_msg("a reading of the bad-CRC probe was published: %s", m->payload);
+	}
+	assert_int_equal(harness_daemon_stop(h), 0);
+	free(cfg);
+	harness_pass(h);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_sysfs_drivers_reach_mqtt, harness_setup,
+		    harness_teardown),
+	};
+
+	return cmocka_run_group_tests_name("integration: sysfs drivers", tests, NULL, NULL);
+}
