@@ -99,11 +99,11 @@ static const char *const zone_keys[] = {
 };
 static const char *const sensor_keys[] = {
 	"id", "zone", "driver", "interval", "profile", "quantity", "script",
-	"fail", "device", "chip", "line", "active_low", NULL
+	"fail", "read_delay", "device", "chip", "line", "active_low", NULL
 };
 /* Keys that only the sim driver understands. */
 static const char *const sim_only_keys[] = {
-	"profile", "quantity", "script", "fail", NULL
+	"profile", "quantity", "script", "fail", "read_delay", NULL
 };
 static const char *const sim_profiles[] = {
 	"mushroom-house", "cold-room", NULL
@@ -1000,6 +1000,7 @@ parse_sensor(struct parser *p, const config_setting_t *g, size_t i)
 		    keyof(key, pre, "driver"), "unknown driver %s",
 		    quote(q, sc->driver));
 	get_double(p, g, pre, "interval", 0.01, 86400, &sc->interval);
+	get_double(p, g, pre, "read_delay", 0, 10, &sc->read_delay);
 
 	profile = take_string(p, g, pre, "profile", &sc->profile);
 	quantity = take_string(p, g, pre, "quantity", &sc->quantity);

@@ -45,6 +45,7 @@ struct sensor_cfg {
 	size_t	 nscript;
 	struct fail_window *fail;
 	size_t	 nfail;
+	double	 read_delay;		/* seconds each read takes, as a slow bus would */
 
 	/* drivers of real hardware (sensors issue) */
 	char	*device;

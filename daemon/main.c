@@ -37,6 +37,7 @@
 #include "sensor.h"
 #include "store.h"
 #include "summary.h"
+#include "worker.h"
 
 /* A clock reading before this (2026-01-01) cannot be right: the RTC-less Pi before NTP. */
 #define CLOCK_SANE_MS		1767225600000LL
@@ -45,6 +46,8 @@
 #define TOPIC_MAX		256
 /* Store pruning batches per housekeeping tick (each at most 1000 rows). */
 #define PRUNE_BATCHES		20
+/* Worker threads for blocking reads: one per driver (bus). */
+#define MAX_WORKERS		8
 
 enum { FD_SIGNAL, FD_SENSORS, FD_COMMIT, FD_WINDOW, FD_TICK, FD_WATCHDOG, FD_CONTROL, FD_MQTT,
     FD_COUNT };
@@ -57,6 +60,8 @@ struct sensor_rt {
 	int64_t				 due;		/* monotonic ms of the next read */
 	int				 fails;		/* consecutive failed reads */
 	bool				 faulted;	/* a sensor_fault event is out */
+	struct worker			*w;		/* reads run there, or NULL: inline */
+	bool				 busy;		/* a read is with the worker */
 };
 
 struct inflight {
@@ -75,6 +80,8 @@ struct daemon {
 
 	struct sensor_rt *sensors;
 	size_t		 nsensors;
+	struct worker	*workers[MAX_WORKERS];
+	size_t		 nworkers;
 	struct agg	 agg;
 	struct jbuf	 jb;
 	int64_t		 started_mono;
@@ -431,12 +438,35 @@ sensor_ok(struct daemon *d, struct sensor_rt *s)
 	event_end(d);
 }
 
+/* What one read of sensor i gave: n readings in r taken at wall_ms, or an error n < 0. */
+static void
+sensor_result(struct daemon *d, size_t i, int n, const struct reading *r, int64_t wall_ms)
+{
+	struct sensor_rt *s = &d->sensors[i];
+	bool clock_ok = wall_ms >= CLOCK_SANE_MS;
+
+	if (n < 0) {
+		sensor_failed(d, s, n);
+		alarm_fault(d->alarms, i, n, wall_ms);
+		return;
+	}
+	sensor_ok(d, s);
+	if (n == 0)
+		alarm_fault(d->alarms, i, 0, wall_ms);
+	for (int k = 0; k < n; k++) {
+		store_add_reading(d->store, s->key, r[k].q, r[k].value, wall_ms,
+		    clock_ok ? 0 : READING_CLOCK_BAD);
+		agg_add(&d->agg, i, r[k].q, r[k].value, clock_ok);
+		alarm_reading(d->alarms, i, r[k].q, r[k].value, wall_ms);
+		summary_feed(d, i, r[k].q, r[k].value, wall_ms);
+	}
+}
+
 static void
 sensors_run(struct daemon *d)
 {
 	int64_t mono = now_ms(CLOCK_MONOTONIC), next = INT64_MAX;
 	struct sensor_clock clk = { .wall_ms = now_ms(CLOCK_REALTIME) };
-	bool clock_ok = clk.wall_ms >= CLOCK_SANE_MS;
 
 	clk.elapsed = (double)(mono - d->started_mono) / 1000.0;
 	window_roll(d, clk.wall_ms);
@@ -444,26 +474,20 @@ sensors_run(struct daemon *d)
 		struct sensor_rt *s = &d->sensors[i];
 		struct reading r[SENSOR_MAX_READINGS];
 		int64_t period = (int64_t)(s->cfg->interval * 1000.0);
-		int n;
 
 		if (period < 1)
 			period = 1;
 		if (s->due <= mono) {
-			n = s->drv->read(s->state, &clk, r, SENSOR_MAX_READINGS);
-			if (n < 0) {
-				sensor_failed(d, s, n);
-				alarm_fault(d->alarms, i, n, clk.wall_ms);
-			} else {
-				sensor_ok(d, s);
-				if (n == 0)
-					alarm_fault(d->alarms, i, 0, clk.wall_ms);
-				for (int k = 0; k < n; k++) {
-					store_add_reading(d->store, s->key, r[k].q, r[k].value,
-					    clk.wall_ms, clock_ok ? 0 : READING_CLOCK_BAD);
-					agg_add(&d->agg, i, r[k].q, r[k].value, clock_ok);
-					alarm_reading(d->alarms, i, r[k].q, r[k].value, clk.wall_ms);
-					summary_feed(d, i, r[k].q, r[k].value, clk.wall_ms);
-				}
+			if (s->w == NULL) {
+				sensor_result(d, i, s->drv->read(s->state, &clk, r,
+				    SENSOR_MAX_READINGS), r, clk.wall_ms);
+			} else if (!s->busy) {
+				struct worker_job job = { .sensor = i, .drv = s->drv,
+				    .state = s->state, .clk = clk };
+
+				/* A read still running when the next is due: that one is skipped. */
+				if (worker_submit(s->w, &job) == 0)
+					s->busy = true;
 			}
 			/* Keep the cadence; after a stall, skip the missed reads. */
 			s->due += period;
@@ -475,6 +499,66 @@ sensors_run(struct daemon *d)
 	}
 	if (next != INT64_MAX)
 		timer_set(d->fd[FD_SENSORS], next, 0, true);
+}
+
+/* Results the worker k has finished. */
+static void
+on_worker(struct daemon *d, size_t k)
+{
+	struct worker_result res;
+
+	while (k < d->nworkers && worker_collect(d->workers[k], &res) > 0) {
+		if (res.sensor >= d->nsensors)
+			continue;
+		d->sensors[res.sensor].busy = false;
+		window_roll(d, res.wall_ms);
+		sensor_result(d, res.sensor, res.n, res.r, res.wall_ms);
+	}
+}
+
+/* A worker per driver whose reads block, for the current sensor set. */
+static void
+workers_start(struct daemon *d)
+{
+	for (size_t i = 0; i < d->nsensors; i++) {
+		struct sensor_rt *s = &d->sensors[i];
+		size_t k;
+
+		if (s->drv->blocks == NULL || !s->drv->blocks(s->cfg))
+			continue;
+		for (k = 0; k < d->nworkers; k++)
+			if (strcmp(worker_name(d->workers[k]), s->drv->name) == 0)
+				break;
+		if (k == d->nworkers) {
+			struct epoll_event ev = { .events = EPOLLIN, .data.u32 = FD_COUNT + (uint32_t)k };
+
+			if (k == MAX_WORKERS || worker_start(&d->workers[k], s->drv->name) < 0) {
+				log_warnx("sensor %s: no worker thread; reading it on the main loop",
+				    s->cfg->id);
+				continue;
+			}
+			if (epoll_ctl(d->ep, EPOLL_CTL_ADD, worker_fd(d->workers[k]), &ev) < 0)
+				log_warn("epoll_ctl worker %s", s->drv->name);
+			d->nworkers++;
+		}
+		s->w = d->workers[k];
+	}
+}
+
+/* Stop them, each after its current read; results not collected are dropped. */
+static void
+workers_stop(struct daemon *d)
+{
+	for (size_t k = 0; k < d->nworkers; k++) {
+		epoll_ctl(d->ep, EPOLL_CTL_DEL, worker_fd(d->workers[k]), NULL);
+		worker_stop(d->workers[k]);
+		d->workers[k] = NULL;
+	}
+	d->nworkers = 0;
+	for (size_t i = 0; i < d->nsensors; i++) {
+		d->sensors[i].w = NULL;
+		d->sensors[i].busy = false;
+	}
 }
 
 /* ---- alarms ---- */
@@ -1257,9 +1341,11 @@ reload(struct daemon *d)
 	}
 
 	/* Commit point: nothing below can fail. */
+	workers_stop(d);
 	sensors_close(d);
 	d->sensors = rt;
 	d->nsensors = n->nsensors;
+	workers_start(d);
 	topics_set(d, n);
 	if (new_mqtt) {
 		mqtt_disconnect(d->mqtt);
@@ -1436,8 +1522,8 @@ on_signal(struct daemon *d)
 static void
 loop_once(struct daemon *d, int timeout_ms)
 {
-	struct epoll_event ev[FD_COUNT];
-	int n = epoll_wait(d->ep, ev, FD_COUNT, timeout_ms);
+	struct epoll_event ev[FD_COUNT + MAX_WORKERS];
+	int n = epoll_wait(d->ep, ev, FD_COUNT + MAX_WORKERS, timeout_ms);
 
 	if (n < 0 && errno != EINTR)
 		fatal("epoll_wait");
@@ -1469,6 +1555,10 @@ loop_once(struct daemon *d, int timeout_ms)
 			break;
 		case FD_CONTROL:
 			on_control(d);
+			break;
+		default:
+			if (id >= FD_COUNT)
+				on_worker(d, id - FD_COUNT);
 			break;
 		case FD_MQTT:
 			if (ev[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP))
@@ -1593,6 +1683,7 @@ run(struct config *conf)
 		goto out;
 	}
 	d.nsensors = conf->nsensors;
+	workers_start(&d);
 	if (alarms_open(&d, conf, &d.alarms) < 0) {
 		log_warnx("start-up failed: alarm rules");
 		d.exit_code = 1;
@@ -1658,6 +1749,7 @@ run(struct config *conf)
 out:
 	if (d.store != NULL)
 		alarms_persist_all(&d);
+	workers_stop(&d);
 	alarm_free(d.alarms);
 	summary_free(d.sum);
 	free(d.dirty);

@@ -11,6 +11,7 @@
 #ifndef COLDGATE_SENSOR_H
 #define COLDGATE_SENSOR_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -39,6 +40,12 @@ struct sensor_driver {
 	/* Fill out[0..max) and return the count, or a negative errno. */
 	int		(*read)(void *state, const struct sensor_clock *, struct reading *out, size_t max);
 	void		(*close)(void *state);	/* accepts NULL */
+	/*
+	 * Reads of this sensor can block (a 1-Wire conversion, a bus that
+	 * times out): the core runs them on a worker thread, one per driver,
+	 * never on the main loop.  NULL means never.
+	 */
+	bool		(*blocks)(const struct sensor_cfg *);
 };
 
 /* The driver of that name, or NULL. */

@@ -17,6 +17,8 @@
  *
  * fail = ( (from, to), ... ) makes every read in [from, to) seconds since
  * start fail with -ETIMEDOUT, as a sensor that stops answering would.
+ * read_delay = S makes each read take S seconds, as a slow bus does: such
+ * a sensor is read on a worker thread like the real blocking drivers.
  * Noise comes from a generator seeded by the sensor id, so two runs of the
  * same configuration give the same values at the same elapsed times.
  */
@@ -25,6 +27,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "config.h"
 #include "sensor.h"
@@ -40,6 +43,7 @@ struct sim {
 	size_t			 nfail;
 	uint64_t		 rng;
 	double			 phase;		/* spreads sensors over their cycles */
+	double			 delay;		/* seconds each read takes */
 };
 
 static uint64_t
@@ -98,6 +102,7 @@ sim_open(const struct config *conf, const struct sensor_cfg *sc, void **state)
 	s->phase = (double)(h % 3600);
 	s->fail = sc->fail;
 	s->nfail = sc->nfail;
+	s->delay = sc->read_delay;
 	if (sc->nscript > 0) {
 		s->kind = SIM_SCRIPT;
 		s->script = sc->script;
@@ -122,6 +127,13 @@ sim_read(void *state, const struct sensor_clock *clk, struct reading *out, size_
 	double t = clk->elapsed, cyc;
 	size_t n = 0;
 
+	if (s->delay > 0) {
+		struct timespec ts = { (time_t)s->delay,
+		    (long)((s->delay - (double)(time_t)s->delay) * 1e9) };
+
+		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+			;
+	}
 	for (size_t i = 0; i < s->nfail; i++)
 		if (t >= s->fail[i].from && t < s->fail[i].to)
 			return -ETIMEDOUT;
@@ -155,9 +167,16 @@ sim_close(void *state)
 	free(state);
 }
 
+static bool
+sim_blocks(const struct sensor_cfg *sc)
+{
+	return sc->read_delay > 0;
+}
+
 const struct sensor_driver sim_driver = {
 	.name = "sim",
 	.open = sim_open,
 	.read = sim_read,
 	.close = sim_close,
+	.blocks = sim_blocks,
 };

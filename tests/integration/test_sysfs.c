@@ -105,12 +105,86 @@ test_sysfs_drivers_reach_mqtt(void **state)
 	harness_pass(h);
 }
 
+/*
+ * A sensor whose every read takes 3 s (a slow bus) is read on a worker: a
+ * fast sensor next to it still reads in every one-second window, and the
+ * slow one's readings arrive too.  Read on the main loop, the fast sensor
+ * would miss the windows the slow reads span.
+ */
+static void
+test_blocking_reads_do_not_stall_the_loop(void **state)
+{
+	static const char text[] =
+		HARNESS_CFG_HEAD
+		"publish = { interval = 1; };\n"
+		"zones = ( { id = \"cold-1\"; } );\n"
+		"sensors = (\n"
+		"  { id = \"slow\"; zone = \"cold-1\"; driver = \"sim\"; quantity = \"temperature\";\n"
+		"    script = ( (0, 3.0), (3600, 3.0) ); read_delay = 3.0; interval = 1; },\n"
+		"  { id = \"fast\"; zone = \"cold-1\"; driver = \"sim\"; quantity = \"humidity\";\n"
+		"    script = ( (0, 90.0), (3600, 90.0) ); interval = 0.1; }\n"
+		");\n";
+	struct harness *h = *state;
+	struct harness_sub *sub;
+	char *cfg;
+	size_t windows = 0, with_slow = 0;
+	int64_t s1 = 1, prev_end = -1;
+
+	cfg = harness_write_config(h, "coldgate.cfg", text);
+	sub = harness_sub_start(h, "coldgate/#", false);
+	assert_non_null(sub);
+	assert_int_equal(harness_daemon_start(h, cfg, NULL), 0);
+	/* Eight windows after the first (which may be partial). */
+	if (harness_sub_wait(sub, 0, "telemetry", harness_match_seq_above, &s1, HARNESS_TIMEOUT) < 0 ||
+	    harness_sub_wait_n(sub, 0, "telemetry", NULL, NULL, 9, HARNESS_TIMEOUT) < 9)
+		fail_msg("too few telemetry windows");
+	assert_int_equal(harness_daemon_stop(h), 0);
+	for (size_t k = 0; k < harness_sub_count(sub); k++) {
+		const struct harness_msg *m = harness_sub_get(sub, k);
+		int64_t seq;
+
+		if (strstr(m->topic, "telemetry") == NULL || !harness_json_int(m->json, "seq", &seq) ||
+		    seq == 1)
+			continue;
+		windows++;
+		if (isnan(mean_of(m, "fast", "humidity")))
+			fail_msg("window without the fast sensor (the loop stalled): %s", m->payload);
+		/* A stalled loop skips windows and reads the 10 Hz sensor once per stall. */
+		{
+			json_object *r = harness_json_get(m->json, "readings");
+			int64_t start, n = 0;
+
+			for (size_t e = 0; e < json_object_array_length(r); e++) {
+				json_object *x = json_object_array_get_idx(r, e);
+
+				if (strcmp(harness_json_str(x, "sensor"), "fast") == 0)
+					harness_json_int(x, "n", &n);
+			}
+			if (n < 2)
+				fail_msg("the fast sensor read %lld times in a second: %s",
+				    (long long)n, m->payload);
+			if (!harness_json_int(m->json, "start", &start) ||
+			    (prev_end >= 0 && start != prev_end))
+				fail_msg("windows missing before %s", m->payload);
+			harness_json_int(m->json, "end", &prev_end);
+		}
+		if (!isnan(mean_of(m, "slow", "temperature")))
+			with_slow++;
+	}
+	if (windows < 6 || with_slow < 1)
+		fail_msg("%zu windows, %zu with the slow sensor", windows, with_slow);
+	free(cfg);
+	harness_pass(h);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_sysfs_drivers_reach_mqtt, harness_setup,
 		    harness_teardown),
+		cmocka_unit_test_setup_teardown(test_blocking_reads_do_not_stall_the_loop,
+		    harness_setup, harness_teardown),
 	};
 
 	return cmocka_run_group_tests_name("integration: sysfs drivers", tests, NULL, NULL);
