@@ -77,7 +77,7 @@ integration: all $(INTEG_BIN)
 check: all unit integration
 
 # The daemon's main paths under valgrind (slow: not part of check).
-VALGRIND_TESTS = test_telemetry test_outage test_crash test_reload test_overflow test_alarms
+VALGRIND_TESTS = test_telemetry test_outage test_crash test_reload test_overflow test_alarms test_sysfs
 valgrind: all $(INTEG_BIN)
 	@set -e; for t in $(VALGRIND_TESTS); do echo "== $$t under valgrind"; \
 	  COLDGATE_TOP=$(CURDIR) COLDGATED=$(CURDIR)/scripts/valgrind-coldgated \
