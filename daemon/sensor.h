@@ -48,6 +48,9 @@ struct sensor_driver {
 	bool		(*blocks)(const struct sensor_cfg *);
 };
 
+/* For .blocks of drivers whose every read may block (sysfs reads that wait on the kernel). */
+bool	 sensor_blocks_always(const struct sensor_cfg *);
+
 /* The driver of that name, or NULL. */
 const struct sensor_driver *sensor_driver_find(const char *name);
 

@@ -936,6 +936,30 @@ store_get_state(struct store *s, const char *key, char *buf, size_t len)
 	return err;
 }
 
+/*
+ * Step a statement selecting sensor id, zone, quantity, value, ts, flags;
+ * cb per row, non-zero stops.  Rows visited, or a negative errno.
+ */
+static int
+readings_walk(struct store *s, sqlite3_stmt *st, int (*cb)(const char *sensor,
+    const char *zone, int quantity, double value, int64_t ts_ms, int flags, void *arg),
+    void *arg)
+{
+	int rc, n = 0;
+
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *id = (const char *)sqlite3_column_text(st, 0);
+		const char *zone = (const char *)sqlite3_column_text(st, 1);
+
+		n++;
+		if (cb(id ? id : "", zone ? zone : "", sqlite3_column_int(st, 2),
+		    sqlite3_column_double(st, 3), sqlite3_column_int64(st, 4),
+		    sqlite3_column_int(st, 5), arg) != 0)
+			return n;
+	}
+	return rc == SQLITE_DONE ? n : store_err(s, rc, "read readings");
+}
+
 int
 store_readings(struct store *s, const char *sensor, int64_t since_ms, int64_t until_ms,
     int (*cb)(const char *sensor, const char *zone, int quantity, double value,
@@ -968,22 +992,9 @@ store_readings(struct store *s, const char *sensor, int64_t since_ms, int64_t un
 		sqlite3_bind_int64(st, 3, key);
 	else
 		sqlite3_bind_null(st, 3);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		const char *id = (const char *)sqlite3_column_text(st, 0);
-		const char *zone = (const char *)sqlite3_column_text(st, 1);
-
-		n++;
-		if (cb(id ? id : "", zone ? zone : "", sqlite3_column_int(st, 2),
-		    sqlite3_column_double(st, 3), sqlite3_column_int64(st, 4),
-		    sqlite3_column_int(st, 5), arg) != 0) {
-			rc = SQLITE_DONE;
-			break;
-		}
-	}
-	if (rc != SQLITE_DONE)
-		err = store_err(s, rc, "read readings");
+	n = readings_walk(s, st, cb, arg);
 	sqlite3_reset(st);
-	return err < 0 ? err : n;
+	return n;
 }
 
 /* ---- opening ---- */
@@ -1447,7 +1458,7 @@ store_readings_zone(struct store *s, const char *zone, int64_t since_ms, int64_t
 	    "WHERE r.ts >= ?1 AND r.ts < ?2 AND s.zone = ?3 "
 	    "ORDER BY r.ts, r.rowid";
 	sqlite3_stmt *st = NULL;
-	int rc, n = 0, err = 0;
+	int rc, n;
 
 	if (zone == NULL)
 		return store_readings(s, NULL, since_ms, until_ms, cb, arg);
@@ -1456,22 +1467,9 @@ store_readings_zone(struct store *s, const char *zone, int64_t since_ms, int64_t
 	sqlite3_bind_int64(st, 1, since_ms);
 	sqlite3_bind_int64(st, 2, until_ms);
 	sqlite3_bind_text(st, 3, zone, -1, SQLITE_STATIC);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		const char *id = (const char *)sqlite3_column_text(st, 0);
-		const char *z = (const char *)sqlite3_column_text(st, 1);
-
-		n++;
-		if (cb(id ? id : "", z ? z : "", sqlite3_column_int(st, 2),
-		    sqlite3_column_double(st, 3), sqlite3_column_int64(st, 4),
-		    sqlite3_column_int(st, 5), arg) != 0) {
-			rc = SQLITE_DONE;
-			break;
-		}
-	}
-	if (rc != SQLITE_DONE)
-		err = store_err(s, rc, "read readings");
+	n = readings_walk(s, st, cb, arg);
 	sqlite3_finalize(st);
-	return err < 0 ? err : n;
+	return n;
 }
 
 int

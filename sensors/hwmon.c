@@ -220,18 +220,10 @@ hwmon_close(void *state)
 	free(h);
 }
 
-/* A sysfs read can take the kernel's whole conversion or bus timeout. */
-static bool
-sysfs_blocks(const struct sensor_cfg *sc)
-{
-	(void)sc;
-	return true;
-}
-
 const struct sensor_driver hwmon_driver = {
 	.name = "hwmon",
 	.open = hwmon_open,
 	.read = hwmon_read,
 	.close = hwmon_close,
-	.blocks = sysfs_blocks,
+	.blocks = sensor_blocks_always,	/* the kernel converts while we wait */
 };

@@ -156,20 +156,12 @@ dht_close(void *state)
 	free(d);
 }
 
-/* The kernel's dht11 driver bit-bangs the whole frame while we wait. */
-static bool
-dht_blocks(const struct sensor_cfg *sc)
-{
-	(void)sc;
-	return true;
-}
-
 const struct sensor_driver dht22_driver = {
 	.name = "dht22",
 	.open = dht_open,
 	.read = dht_read,
 	.close = dht_close,
-	.blocks = dht_blocks,
+	.blocks = sensor_blocks_always,	/* the kernel bit-bangs the frame while we wait */
 };
 
 const struct sensor_driver dht11_driver = {
@@ -177,5 +169,5 @@ const struct sensor_driver dht11_driver = {
 	.open = dht_open,
 	.read = dht_read,
 	.close = dht_close,
-	.blocks = dht_blocks,
+	.blocks = sensor_blocks_always,	/* the kernel bit-bangs the frame while we wait */
 };

@@ -295,18 +295,10 @@ ds18b20_read(void *state, const struct sensor_clock *clk, struct reading *out, s
 	return 1;
 }
 
-/* A sysfs read can take the kernel's whole conversion or bus timeout. */
-static bool
-sysfs_blocks(const struct sensor_cfg *sc)
-{
-	(void)sc;
-	return true;
-}
-
 const struct sensor_driver ds18b20_driver = {
 	.name = "ds18b20",
 	.open = ds18b20_open,
 	.read = ds18b20_read,
 	.close = ds18b20_close,
-	.blocks = sysfs_blocks,
+	.blocks = sensor_blocks_always,	/* the kernel converts while we wait */
 };
