@@ -114,15 +114,6 @@ alarm_severity_name(enum alarm_severity s)
 	return s == ALARM_CRITICAL ? "critical" : "warning";
 }
 
-int
-alarm_state_from_name(const char *s)
-{
-	for (int i = 0; i <= ALARM_ACKED; i++)
-		if (strcmp(s, state_names[i]) == 0)
-			return i;
-	return -1;
-}
-
 static bool
 gateway_kind(enum alarm_kind k)
 {

@@ -247,7 +247,5 @@ int	 alarm_import(struct alarm_engine *, const struct alarm_record *rec);
 const char	*alarm_kind_name(enum alarm_kind);
 const char	*alarm_state_name(enum alarm_state);
 const char	*alarm_severity_name(enum alarm_severity);
-/* The state for a name, or -1. */
-int		 alarm_state_from_name(const char *);
 
 #endif

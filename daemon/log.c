@@ -16,12 +16,6 @@ log_init(int verbose)
 	log_journal = getenv("JOURNAL_STREAM") != NULL;
 }
 
-void
-log_setverbose(int verbose)
-{
-	log_verbose = verbose;
-}
-
 static void
 vlog(int pri, const char *fmt, va_list ap, const char *err)
 {

@@ -11,7 +11,6 @@
 
 /* verbose: 0 = info and up, 1 = debug too. */
 void log_init(int verbose);
-void log_setverbose(int verbose);
 
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));   /* appends strerror(errno) */
 void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -1134,6 +1134,15 @@ on_connected(void *arg)
 	d->pump = true;
 }
 
+/* Schedule the next connect attempt after the current backoff, then double it (capped). */
+static void
+backoff_next(struct daemon *d)
+{
+	d->next_connect = now_ms(CLOCK_MONOTONIC) + (int64_t)d->backoff * 1000;
+	d->backoff = d->backoff * 2 > d->conf->mqtt.reconnect_max ?
+	    d->conf->mqtt.reconnect_max : d->backoff * 2;
+}
+
 static void
 on_disconnected(void *arg, const char *why)
 {
@@ -1142,10 +1151,7 @@ on_disconnected(void *arg, const char *why)
 	log_warnx("mqtt: connection to %s:%d lost (%s); retrying in %d s", d->conf->mqtt.host,
 	    d->conf->mqtt.port, why, d->backoff);
 	d->ninflight = 0;
-	d->next_connect = now_ms(CLOCK_MONOTONIC) + (int64_t)d->backoff * 1000;
-	if (d->backoff < d->conf->mqtt.reconnect_max)
-		d->backoff = d->backoff * 2 > d->conf->mqtt.reconnect_max ?
-		    d->conf->mqtt.reconnect_max : d->backoff * 2;
+	backoff_next(d);
 	alarm_uplink(d->alarms, false, now_ms(CLOCK_REALTIME));
 	store_set_state(d->store, "mqtt", "disconnected");
 }
@@ -1175,12 +1181,9 @@ mqtt_try_connect(struct daemon *d)
 		return;
 	if (mqtt_connect(d->mqtt) < 0) {
 		/* Refused at once (no broker listening): same backoff as a lost link. */
-		d->next_connect = now_ms(CLOCK_MONOTONIC) + (int64_t)d->backoff * 1000;
 		log_debug("mqtt: broker %s:%d unreachable; retrying in %d s", d->conf->mqtt.host,
 		    d->conf->mqtt.port, d->backoff);
-		if (d->backoff < d->conf->mqtt.reconnect_max)
-			d->backoff = d->backoff * 2 > d->conf->mqtt.reconnect_max ?
-			    d->conf->mqtt.reconnect_max : d->backoff * 2;
+		backoff_next(d);
 	}
 }
 

@@ -44,7 +44,7 @@ void	 mqtt_free(struct mqtt *);		/* drops any connection; accepts NULL */
 
 /* Start a connection attempt.  0, or -errno when it failed at once. */
 int	 mqtt_connect(struct mqtt *);
-/* Publish an online->offline goodbye and close cleanly (the Will is not sent then). */
+/* Close cleanly: a DISCONNECT, so the broker does not send the Will (say offline first). */
 void	 mqtt_disconnect(struct mqtt *);
 enum mqtt_state mqtt_state(const struct mqtt *);
 
