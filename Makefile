@@ -5,7 +5,7 @@
 #   make install    DESTDIR=... PREFIX=/usr
 
 CC       ?= gcc
-PKGS      = libmosquitto sqlite3 libconfig json-c libcrypto
+PKGS      = libmosquitto sqlite3 libconfig json-c libcrypto libmodbus libgpiod
 PREFIX   ?= /usr
 SYSCONFDIR ?= /etc
 UNITDIR  ?= /lib/systemd/system
@@ -65,14 +65,26 @@ $(B)/tests/%: tests/integration/%.c $(B)/libcore.a $(wildcard tests/lib/*.[ch])
 	$(CC) $(CFLAGS) $(TEST_CFLAGS) $(LDFLAGS) -o $@ $< $(wildcard tests/lib/*.c) \
 	  $(B)/libcore.a $(LDLIBS) $(TEST_LIBS)
 
+# The real daemon with the kernel's I2C and GPIO faked at the syscall and
+# libgpiod edge (tests/fakehw/): the integration tests run the drivers' own
+# code against it.  Wraps come from "// WRAP: sym" lines in those files.
+FAKEHW_SRC = $(wildcard tests/fakehw/*.c)
+$(B)/tests/coldgated-fakehw: $(B)/obj/daemon/main.o $(FAKEHW_SRC) $(wildcard tests/fakehw/*.h) $(B)/libcore.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests $(LDFLAGS) -o $@ $(B)/obj/daemon/main.o $(FAKEHW_SRC) \
+	  $(patsubst %,-Wl$(,)--wrap=%,$(sort $(shell cat /dev/null $(FAKEHW_SRC) | sed -n 's|^// WRAP: ||p'))) \
+	  $(B)/libcore.a $(LDLIBS)
+
 , := ,
 
 unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; COLDGATE_TOP=$(CURDIR) $$t; done
 
-integration: all $(INTEG_BIN)
+FAKEHW_BIN = $(if $(FAKEHW_SRC),$(B)/tests/coldgated-fakehw)
+integration: all $(INTEG_BIN) $(FAKEHW_BIN)
 	@set -e; for t in $(INTEG_BIN); do echo "== $$t"; \
-	  COLDGATE_TOP=$(CURDIR) COLDGATED=$(CURDIR)/$(B)/coldgated COLDGATECTL=$(CURDIR)/$(B)/coldgatectl $$t; done
+	  COLDGATE_TOP=$(CURDIR) COLDGATED=$(CURDIR)/$(B)/coldgated COLDGATECTL=$(CURDIR)/$(B)/coldgatectl \
+	  COLDGATED_FAKEHW=$(CURDIR)/$(FAKEHW_BIN) $$t; done
 
 check: all unit integration
 

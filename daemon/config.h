@@ -47,11 +47,62 @@ struct sensor_cfg {
 	size_t	 nfail;
 	double	 read_delay;		/* seconds each read takes, as a slow bus would */
 
-	/* drivers of real hardware (sensors issue) */
-	char	*device;
+	/* drivers of real hardware */
+	char	*device;		/* w1 id, IIO/hwmon name, /dev/i2c-N, serial port */
+	char	*chip;			/* gpio-contact: "gpiochip0" or a path */
+	int	 gpio_line;		/* gpio-contact: line offset, -1 when absent */
+	bool	 active_low;
+	int	 debounce_ms;		/* gpio-contact: default 50, 0..10000 */
+	int	 address;		/* I2C: 7-bit address, -1 = the part's default */
+
+	/* modbus: device (RTU) or host (TCP) */
+	char	*host;			/* TCP: RS485-to-Ethernet converter */
+	int	 port;			/* TCP: default 502 */
+	int	 baud;			/* RTU: default 9600 */
+	char	 parity;		/* RTU: 'N' (default), 'E' or 'O' */
+	int	 data_bits;		/* RTU: default 8 */
+	int	 stop_bits;		/* RTU: default 1 */
+	int	 unit;			/* slave id 1..247, default 1 */
+	int	 timeout_ms;		/* answer timeout, default 500 */
+	struct modbus_reg *regs;	/* from "map" (a preset) or "registers" */
+	size_t	 nregs;
+
+	/* every driver */
+	bool	 spike_filter;		/* default true: refuse one-read jumps */
+};
+
+enum modbus_fn { MODBUS_FN_HOLDING, MODBUS_FN_INPUT };
+
+/* One quantity in a Modbus unit's register map: value = raw * scale + offset. */
+struct modbus_reg {
+	int		 quantity;	/* enum quantity */
+	enum modbus_fn	 fn;		/* 0x03 holding or 0x04 input */
+	int		 reg;		/* register address 0..65535 */
+	double		 scale;		/* default 1 (0.1 for the presets) */
+	double		 offset;	/* default 0 */
+	bool		 is_signed;	/* two's complement 16 bit */
+};
+
+/*
+ * A local output (buzzer, relay, lamp) on a GPIO line.  A buzzer or relay
+ * is on while an alarm of its zones at or above its severity is active and
+ * not acknowledged; a lamp is on from the moment such an alarm is raised
+ * until it clears (acknowledging does not put it out).  zones empty means
+ * every zone and the gateway's own alarms.
+ */
+enum output_role { OUTPUT_BUZZER, OUTPUT_RELAY, OUTPUT_LAMP };
+
+struct output_cfg {
+	char	 id[CONFIG_ID_MAX + 1];
+	char	*driver;		/* "gpio-output" */
 	char	*chip;
 	int	 gpio_line;
 	bool	 active_low;
+	enum output_role role;
+	bool	 critical_only;		/* severity = "critical"; default any */
+	char	(*zones)[CONFIG_ID_MAX + 1];
+	size_t	 nzones;
+	int	 line;
 };
 
 /*
@@ -128,6 +179,8 @@ struct config {
 	size_t	 nsensors;
 	struct alarm_cfg *alarms;
 	size_t	 nalarms;
+	struct output_cfg *outputs;
+	size_t	 noutputs;
 };
 
 /*

@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "quantity.h"
 
@@ -33,6 +34,12 @@ struct sensor_clock {
 	double		elapsed;	/* seconds since the daemon started (monotonic) */
 };
 
+/* A change a sensor reported as it happened (a door contact's edge). */
+struct sensor_event {
+	struct reading	r;
+	int64_t		wall_ms;	/* when it happened: the kernel's timestamp */
+};
+
 struct sensor_driver {
 	const char	*name;
 	/* Make driver state for one configured sensor in *state.  -errno on failure. */
@@ -46,6 +53,23 @@ struct sensor_driver {
 	 * never on the main loop.  NULL means never.
 	 */
 	bool		(*blocks)(const struct sensor_cfg *);
+	/*
+	 * Sensors that report changes as they happen (a door contact).  The
+	 * fd the loop waits on for reading; -1 or a NULL callback: none.
+	 * events() is called when it is readable, on the main loop (it must
+	 * not block): fill out[0..max) and return the count (0: nothing
+	 * settled yet), or a negative errno.
+	 */
+	int		(*event_fd)(void *state);
+	int		(*events)(void *state, struct sensor_event *out, size_t max);
+	/*
+	 * coldgatectl sensors --scan: look for attached devices of this kind
+	 * (under conf's sysfs_root, on the I2C buses and serial lines conf
+	 * names) and print a configuration snippet for each to out; lines
+	 * that are not configuration start with "#".  The count found, or a
+	 * negative errno.  NULL: the driver cannot scan.
+	 */
+	int		(*scan)(const struct config *, FILE *out);
 };
 
 /* For .blocks of drivers whose every read may block (sysfs reads that wait on the kernel). */
