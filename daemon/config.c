@@ -44,6 +44,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "output.h"
 #include "quantity.h"
 #include "sensor.h"
 
@@ -75,7 +76,7 @@ struct parser {
 };
 
 static const char *const top_keys[] = {
-	"gateway", "mqtt", "storage", "publish", "zones", "sensors", "alarms", NULL
+	"gateway", "mqtt", "storage", "publish", "zones", "sensors", "alarms", "outputs", NULL
 };
 static const char *const gateway_keys[] = {
 	"id", "site", "state_dir", "sysfs_root", "profiles_dir", NULL
@@ -98,9 +99,51 @@ static const char *const zone_keys[] = {
 	"id", "name", "profile", NULL
 };
 static const char *const sensor_keys[] = {
-	"id", "zone", "driver", "interval", "profile", "quantity", "script",
-	"fail", "read_delay", "device", "chip", "line", "active_low", NULL
+	"id", "zone", "driver", "interval", "spike_filter", "profile", "quantity", "script",
+	"fail", "read_delay", "device", "chip", "line", "active_low", "debounce_ms",
+	"address", "host", "port", "baud", "parity", "data_bits", "stop_bits", "unit",
+	"timeout_ms", "map", "registers", NULL
 };
+/*
+ * The keys each driver of real hardware uses (beyond id, zone, driver,
+ * interval and spike_filter), and the ones it cannot do without.  A key
+ * another driver uses is an error here: a "baud" on a DS18B20 is a
+ * mistake the operator wants to hear about.
+ */
+struct driver_keys {
+	const char		*driver;
+	const char *const	*keys;
+	const char *const	*required;
+};
+static const char *const k_device[] = { "device", NULL };
+static const char *const k_i2c[] = { "device", "address", NULL };
+static const char *const k_gpio[] = { "chip", "line", "active_low", "debounce_ms", NULL };
+static const char *const k_gpio_req[] = { "chip", "line", NULL };
+static const char *const k_modbus[] = { "device", "host", "port", "baud", "parity",
+	"data_bits", "stop_bits", "unit", "timeout_ms", "map", "registers", NULL };
+static const char *const k_none[] = { NULL };
+static const struct driver_keys driver_keys[] = {
+	{ "ds18b20",		k_device,	k_device },
+	{ "dht22",		k_device,	k_device },
+	{ "dht11",		k_device,	k_device },
+	{ "hwmon",		k_device,	k_device },
+	{ "iio",		k_device,	k_device },
+	{ "sht3x",		k_i2c,		k_device },
+	{ "sht4x",		k_i2c,		k_device },
+	{ "scd4x",		k_i2c,		k_device },
+	{ "gpio-contact",	k_gpio,		k_gpio_req },
+	{ "modbus",		k_modbus,	k_none },	/* device or host: checked apart */
+};
+static const char *const hw_keys[] = { "device", "chip", "line", "active_low", "debounce_ms",
+	"address", "host", "port", "baud", "parity", "data_bits", "stop_bits", "unit",
+	"timeout_ms", "map", "registers", NULL };
+static const char *const register_keys[] = {
+	"quantity", "function", "register", "scale", "offset", "signed", NULL
+};
+static const char *const output_keys[] = {
+	"id", "driver", "chip", "line", "active_low", "role", "zones", "severity", NULL
+};
+static const int baud_rates[] = { 1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200 };
 /* Keys that only the sim driver understands. */
 static const char *const sim_only_keys[] = {
 	"profile", "quantity", "script", "fail", "read_delay", NULL
@@ -968,6 +1011,200 @@ parse_fail(struct parser *p, const config_setting_t *g, const char *pre,
 	return PRESENT;
 }
 
+/* The preset register maps of the two common Chinese RS485 T/RH transmitters. */
+static const struct modbus_reg map_holding_rh_t[] = {
+	{ Q_HUMIDITY, MODBUS_FN_HOLDING, 0, 0.1, 0, false },
+	{ Q_TEMPERATURE, MODBUS_FN_HOLDING, 1, 0.1, 0, true },
+};
+static const struct modbus_reg map_input_t_rh[] = {
+	{ Q_TEMPERATURE, MODBUS_FN_INPUT, 1, 0.1, 0, true },
+	{ Q_HUMIDITY, MODBUS_FN_INPUT, 2, 0.1, 0, false },
+};
+
+/* sensors[i].registers: a Modbus unit's register map. */
+static void
+parse_registers(struct parser *p, const config_setting_t *g, const char *pre,
+    struct sensor_cfg *sc)
+{
+	config_setting_t *list, *e;
+	char rpre[2 * PRE_MAX], key[KEY_MAX], q[QUOTE_MAX];
+	const char *v;
+	size_t n;
+
+	if ((list = config_setting_get_member(g, "registers")) == NULL)
+		return;
+	keyof(key, pre, "registers");
+	if (!config_setting_is_list(list)) {
+		perr(p, list, key, "expected a list of groups");
+		return;
+	}
+	if ((n = (size_t)config_setting_length(list)) == 0) {
+		perr(p, list, key, "must not be empty");
+		return;
+	}
+	if ((sc->regs = xcalloc(p, n, sizeof(*sc->regs))) == NULL)
+		return;
+	sc->nregs = n;
+	for (size_t i = 0; i < n; i++) {
+		struct modbus_reg *r = &sc->regs[i];
+
+		e = config_setting_get_elem(list, (unsigned int)i);
+		snprintf(rpre, sizeof(rpre), "%s.registers[%zu]", pre, i);
+		r->scale = 1;
+		r->quantity = -1;
+		if (!config_setting_is_group(e)) {
+			perr(p, e, rpre, "expected a group");
+			continue;
+		}
+		check_keys(p, e, rpre, register_keys);
+		if (get_string(p, e, rpre, "quantity", &v) == ABSENT)
+			perr(p, e, keyof(key, rpre, "quantity"), "missing");
+		else if (v != NULL && (r->quantity = quantity_from_name(v)) < 0)
+			perr(p, config_setting_get_member(e, "quantity"),
+			    keyof(key, rpre, "quantity"), "unknown quantity %s", quote(q, v));
+		v = NULL;
+		if (get_string(p, e, rpre, "function", &v) == PRESENT) {
+			if (strcmp(v, "holding") == 0)
+				r->fn = MODBUS_FN_HOLDING;
+			else if (strcmp(v, "input") == 0)
+				r->fn = MODBUS_FN_INPUT;
+			else
+				perr(p, config_setting_get_member(e, "function"),
+				    keyof(key, rpre, "function"),
+				    "%s is not holding or input", quote(q, v));
+		}
+		if (get_int(p, e, rpre, "register", 0, 65535, &r->reg) == ABSENT)
+			perr(p, e, keyof(key, rpre, "register"), "missing");
+		get_double(p, e, rpre, "scale", -1e6, 1e6, &r->scale);
+		if (r->scale == 0)
+			perr(p, config_setting_get_member(e, "scale"),
+			    keyof(key, rpre, "scale"), "must not be 0");
+		get_double(p, e, rpre, "offset", -1e6, 1e6, &r->offset);
+		get_bool(p, e, rpre, "signed", &r->is_signed);
+		for (size_t j = 0; j < i; j++)
+			if (r->quantity >= 0 && sc->regs[j].quantity == r->quantity) {
+				perr(p, e, keyof(key, rpre, "quantity"),
+				    "%s is read twice (registers[%zu])",
+				    quantity_name(r->quantity), j);
+				break;
+			}
+	}
+}
+
+/* The keys of the drivers of real hardware, stored whatever the driver. */
+static void
+parse_hw_keys(struct parser *p, const config_setting_t *g, const char *pre,
+    struct sensor_cfg *sc)
+{
+	char key[KEY_MAX], q[QUOTE_MAX];
+	const char *v;
+	size_t k;
+
+	take_string(p, g, pre, "device", &sc->device);
+	take_string(p, g, pre, "chip", &sc->chip);
+	get_int(p, g, pre, "line", 0, 65535, &sc->gpio_line);
+	get_bool(p, g, pre, "active_low", &sc->active_low);
+	get_int(p, g, pre, "debounce_ms", 0, 10000, &sc->debounce_ms);
+	get_int(p, g, pre, "address", 0x03, 0x77, &sc->address);
+	take_string(p, g, pre, "host", &sc->host);
+	get_int(p, g, pre, "port", 1, 65535, &sc->port);
+	if (get_int(p, g, pre, "baud", 50, 4000000, &sc->baud) == PRESENT) {
+		for (k = 0; k < sizeof(baud_rates) / sizeof(baud_rates[0]); k++)
+			if (baud_rates[k] == sc->baud)
+				break;
+		if (k == sizeof(baud_rates) / sizeof(baud_rates[0]))
+			perr(p, config_setting_get_member(g, "baud"), keyof(key, pre, "baud"),
+			    "%d is not a standard rate (1200, 2400, 4800, 9600, 19200, 38400, "
+			    "57600 or 115200)", sc->baud);
+	}
+	if (get_string(p, g, pre, "parity", &v) == PRESENT) {
+		if (strcmp(v, "none") == 0)
+			sc->parity = 'N';
+		else if (strcmp(v, "even") == 0)
+			sc->parity = 'E';
+		else if (strcmp(v, "odd") == 0)
+			sc->parity = 'O';
+		else
+			perr(p, config_setting_get_member(g, "parity"), keyof(key, pre, "parity"),
+			    "%s is not none, even or odd", quote(q, v));
+	}
+	get_int(p, g, pre, "data_bits", 7, 8, &sc->data_bits);
+	get_int(p, g, pre, "stop_bits", 1, 2, &sc->stop_bits);
+	get_int(p, g, pre, "unit", 1, 247, &sc->unit);
+	get_int(p, g, pre, "timeout_ms", 10, 10000, &sc->timeout_ms);
+	if (get_string(p, g, pre, "map", &v) == PRESENT) {
+		const struct modbus_reg *m = NULL;
+		size_t n = 2;
+
+		if (strcmp(v, "holding-rh-t") == 0)
+			m = map_holding_rh_t;
+		else if (strcmp(v, "input-t-rh") == 0)
+			m = map_input_t_rh;
+		else
+			perr(p, config_setting_get_member(g, "map"), keyof(key, pre, "map"),
+			    "unknown map %s (want holding-rh-t or input-t-rh, or a "
+			    "\"registers\" list)", quote(q, v));
+		if (m != NULL && config_setting_get_member(g, "registers") != NULL)
+			perr(p, config_setting_get_member(g, "map"), keyof(key, pre, "map"),
+			    "give either map or registers, not both");
+		else if (m != NULL && (sc->regs = xcalloc(p, n, sizeof(*m))) != NULL) {
+			memcpy(sc->regs, m, n * sizeof(*m));
+			sc->nregs = n;
+		}
+	} else {
+		parse_registers(p, g, pre, sc);
+	}
+}
+
+/* The hardware keys make sense for this driver: known, and the needed ones there. */
+static void
+check_hw_keys(struct parser *p, const config_setting_t *g, const char *pre,
+    const struct sensor_cfg *sc)
+{
+	const struct driver_keys *dk = NULL;
+	const char *const *k;
+	char key[KEY_MAX];
+
+	for (size_t i = 0; i < sizeof(driver_keys) / sizeof(driver_keys[0]); i++)
+		if (strcmp(driver_keys[i].driver, sc->driver) == 0)
+			dk = &driver_keys[i];
+	if (dk == NULL)
+		return;
+	for (k = hw_keys; *k != NULL; k++)
+		if (!in_list(dk->keys, *k) && config_setting_get_member(g, *k) != NULL)
+			perr(p, config_setting_get_member(g, *k), keyof(key, pre, *k),
+			    "not used by driver \"%s\"", sc->driver);
+	for (k = dk->required; *k != NULL; k++)
+		if (config_setting_get_member(g, *k) == NULL)
+			perr(p, g, keyof(key, pre, *k), "missing (driver \"%s\" needs it)",
+			    sc->driver);
+	if (strcmp(sc->driver, "modbus") != 0)
+		return;
+	if (sc->device != NULL && sc->host != NULL)
+		perr(p, config_setting_get_member(g, "host"), keyof(key, pre, "host"),
+		    "give either device (RTU) or host (TCP), not both");
+	else if (config_setting_get_member(g, "device") == NULL &&
+	    config_setting_get_member(g, "host") == NULL)
+		perr(p, g, keyof(key, pre, "device"),
+		    "missing (driver \"modbus\" needs device for RTU or host for TCP)");
+	if (config_setting_get_member(g, "map") == NULL &&
+	    config_setting_get_member(g, "registers") == NULL)
+		perr(p, g, keyof(key, pre, "map"),
+		    "missing (driver \"modbus\" needs map or registers)");
+	if (sc->host != NULL) {
+		static const char *const rtu_only[] = { "baud", "parity", "data_bits",
+		    "stop_bits", NULL };
+
+		for (k = rtu_only; *k != NULL; k++)
+			if (config_setting_get_member(g, *k) != NULL)
+				perr(p, config_setting_get_member(g, *k), keyof(key, pre, *k),
+				    "only for Modbus RTU (device), not TCP (host)");
+	} else if (config_setting_get_member(g, "port") != NULL) {
+		perr(p, config_setting_get_member(g, "port"), keyof(key, pre, "port"),
+		    "only for Modbus TCP (host)");
+	}
+}
+
 static void
 parse_sensor(struct parser *p, const config_setting_t *g, size_t i)
 {
@@ -1013,16 +1250,17 @@ parse_sensor(struct parser *p, const config_setting_t *g, size_t i)
 	script = parse_script(p, g, pre, sc);
 	parse_fail(p, g, pre, sc);
 
-	/* For the drivers of real hardware; stored for any driver. */
-	take_string(p, g, pre, "device", &sc->device);
-	take_string(p, g, pre, "chip", &sc->chip);
-	get_int(p, g, pre, "line", 0, 65535, &sc->gpio_line);
-	get_bool(p, g, pre, "active_low", &sc->active_low);
+	get_bool(p, g, pre, "spike_filter", &sc->spike_filter);
+	parse_hw_keys(p, g, pre, sc);
 
 	if (drv == NULL)
 		return;
 	if (strcmp(drv->name, "sim") == 0) {
 		check_sim(p, g, pre, sc, profile, quantity, script);
+		for (k = hw_keys; *k != NULL; k++)
+			if (config_setting_get_member(g, *k) != NULL)
+				perr(p, config_setting_get_member(g, *k),
+				    keyof(key, pre, *k), "not used by driver \"sim\"");
 		return;
 	}
 	/* A script on a real sensor would be silently ignored: say so. */
@@ -1030,6 +1268,7 @@ parse_sensor(struct parser *p, const config_setting_t *g, size_t i)
 		if (config_setting_get_member(g, *k) != NULL)
 			perr(p, config_setting_get_member(g, *k),
 			    keyof(key, pre, *k), "only for the sim driver");
+	check_hw_keys(p, g, pre, sc);
 }
 
 static void
@@ -1051,6 +1290,16 @@ parse_sensors(struct parser *p, const config_setting_t *root)
 		c->sensors[i].line = (int)config_setting_source_line(g);
 		c->sensors[i].interval = SENSOR_INTERVAL_DEFAULT;
 		c->sensors[i].gpio_line = -1;
+		c->sensors[i].debounce_ms = 50;
+		c->sensors[i].address = -1;
+		c->sensors[i].port = 502;
+		c->sensors[i].baud = 9600;
+		c->sensors[i].parity = 'N';
+		c->sensors[i].data_bits = 8;
+		c->sensors[i].stop_bits = 1;
+		c->sensors[i].unit = 1;
+		c->sensors[i].timeout_ms = 500;
+		c->sensors[i].spike_filter = true;
 		if (!config_setting_is_group(g)) {
 			snprintf(pre, sizeof(pre), "sensors[%zu]", i);
 			perr(p, g, pre, "expected a group");
@@ -1267,6 +1516,112 @@ parse_alarms(struct parser *p, const config_setting_t *root)
 	}
 }
 
+/* outputs: buzzers, relays and lamps the alarms drive. */
+static void
+parse_output(struct parser *p, const config_setting_t *g, const char *pre, size_t i)
+{
+	static const char *const roles[] = { "buzzer", "relay", "lamp", NULL };
+	struct output_cfg *o = &p->conf->outputs[i];
+	config_setting_t *zs;
+	char key[KEY_MAX], q[QUOTE_MAX];
+	const char *v;
+	int r;
+
+	check_keys(p, g, pre, output_keys);
+	if (get_id(p, g, pre, "id", o->id, true) == PRESENT)
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(p->conf->outputs[j].id, o->id) == 0) {
+				perr(p, config_setting_get_member(g, "id"), keyof(key, pre, "id"),
+				    "duplicate id \"%s\" (first at line %d)", o->id,
+				    p->conf->outputs[j].line);
+				break;
+			}
+	if ((r = take_string(p, g, pre, "driver", &o->driver)) == ABSENT)
+		perr(p, g, keyof(key, pre, "driver"), "missing");
+	else if (r == PRESENT && output_driver_find(o->driver) == NULL)
+		perr(p, config_setting_get_member(g, "driver"), keyof(key, pre, "driver"),
+		    "unknown output driver %s (want gpio-output)", quote(q, o->driver));
+	if (take_string(p, g, pre, "chip", &o->chip) == ABSENT)
+		perr(p, g, keyof(key, pre, "chip"), "missing");
+	if (get_int(p, g, pre, "line", 0, 65535, &o->gpio_line) == ABSENT)
+		perr(p, g, keyof(key, pre, "line"), "missing");
+	get_bool(p, g, pre, "active_low", &o->active_low);
+	if ((r = get_string(p, g, pre, "role", &v)) == ABSENT) {
+		perr(p, g, keyof(key, pre, "role"), "missing (buzzer, relay or lamp)");
+	} else if (r == PRESENT) {
+		size_t k;
+
+		for (k = 0; roles[k] != NULL && strcmp(roles[k], v) != 0; k++)
+			;
+		if (roles[k] == NULL)
+			perr(p, config_setting_get_member(g, "role"), keyof(key, pre, "role"),
+			    "%s is not buzzer, relay or lamp", quote(q, v));
+		o->role = (enum output_role)k;
+	}
+	if (get_string(p, g, pre, "severity", &v) == PRESENT) {
+		if (strcmp(v, "critical") == 0)
+			o->critical_only = true;
+		else if (strcmp(v, "warning") != 0)
+			perr(p, config_setting_get_member(g, "severity"),
+			    keyof(key, pre, "severity"), "%s is not warning or critical",
+			    quote(q, v));
+	}
+	if ((zs = config_setting_get_member(g, "zones")) == NULL)
+		return;
+	keyof(key, pre, "zones");
+	if (!config_setting_is_array(zs) && !config_setting_is_list(zs)) {
+		perr(p, zs, key, "expected a list of zone ids, e.g. [\"cold-1\"]");
+		return;
+	}
+	o->nzones = (size_t)config_setting_length(zs);
+	if (o->nzones > 0 && (o->zones = xcalloc(p, o->nzones, sizeof(*o->zones))) == NULL) {
+		o->nzones = 0;
+		return;
+	}
+	for (size_t k = 0; k < o->nzones; k++) {
+		config_setting_t *e = config_setting_get_elem(zs, (unsigned int)k);
+		char ekey[KEY_MAX + 32];
+
+		snprintf(ekey, sizeof(ekey), "%s[%zu]", key, k);
+		if (config_setting_type(e) != CONFIG_TYPE_STRING) {
+			perr(p, e, ekey, "expected a zone id");
+			continue;
+		}
+		v = config_setting_get_string(e);
+		if (config_zone_index(p->conf, v) < 0)
+			perr(p, e, ekey, "unknown zone %s", quote(q, v));
+		else
+			memcpy(o->zones[k], v, strlen(v) + 1);
+	}
+}
+
+static void
+parse_outputs(struct parser *p, const config_setting_t *root)
+{
+	struct config *c = p->conf;
+	config_setting_t *list, *g;
+	char pre[PRE_MAX];
+	size_t i, n;
+
+	if (get_list(p, root, "outputs", &list) != PRESENT)
+		return;
+	n = (size_t)config_setting_length(list);
+	if (n > 0 && (c->outputs = xcalloc(p, n, sizeof(*c->outputs))) == NULL)
+		return;
+	c->noutputs = n;
+	for (i = 0; i < n; i++) {
+		g = config_setting_get_elem(list, (unsigned int)i);
+		c->outputs[i].line = (int)config_setting_source_line(g);
+		c->outputs[i].gpio_line = -1;
+		snprintf(pre, sizeof(pre), "outputs[%zu]", i);
+		if (!config_setting_is_group(g)) {
+			perr(p, g, pre, "expected a group");
+			continue;
+		}
+		parse_output(p, g, pre, i);
+	}
+}
+
 /* An explicit rule of zone z for quantity q: the profile's rules for q step aside. */
 static bool
 explicit_rule(const struct config *c, size_t nexplicit, const char *z, const char *q)
@@ -1468,6 +1823,7 @@ parse_root(struct parser *p, const config_setting_t *root)
 	parse_sensors(p, root);
 	link_sensors(p, root);
 	parse_alarms(p, root);
+	parse_outputs(p, root);
 	finish(p, store_path);
 	if (p->nerrs == 0 && !p->nomem)
 		load_profiles(p);
@@ -1859,8 +2215,16 @@ config_free(struct config *c)
 		free(s->fail);
 		free(s->device);
 		free(s->chip);
+		free(s->host);
+		free(s->regs);
 	}
 	free(c->sensors);
+	for (i = 0; i < c->noutputs; i++) {
+		free(c->outputs[i].driver);
+		free(c->outputs[i].chip);
+		free(c->outputs[i].zones);
+	}
+	free(c->outputs);
 	for (i = 0; i < c->nalarms; i++) {
 		free(c->alarms[i].quantity);
 		free(c->alarms[i].type);

@@ -20,6 +20,13 @@ enum msg_kind { MSG_TELEMETRY = 0, MSG_ALARM = 1, MSG_EVENT = 2 };
 
 /* Flags stored with a reading. */
 #define READING_CLOCK_BAD	0x01	/* taken before the clock was synchronised */
+/*
+ * Bits 8..15 of flags: the reading's enum quality (0 = ok).  A refused
+ * value (range, spike) is stored as read; a read that gave no value (crc,
+ * timeout, gone, error) is stored as 0 for each quantity the sensor gives.
+ */
+#define READING_QUALITY_SHIFT	8
+#define READING_QUALITY(flags)	(((flags) >> READING_QUALITY_SHIFT) & 0xff)
 
 struct store_opts {
 	const char	*path;

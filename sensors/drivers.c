@@ -1,6 +1,7 @@
 /* The table of sensor drivers: add a new driver's descriptor here. */
 #include <string.h>
 
+#include "output.h"
 #include "sensor.h"
 
 extern const struct sensor_driver sim_driver;
@@ -31,4 +32,18 @@ sensor_blocks_always(const struct sensor_cfg *sc)
 {
 	(void)sc;
 	return true;
+}
+
+/* The output drivers, NULL-terminated. */
+static const struct output_driver *const output_drivers[] = {
+	NULL,
+};
+
+const struct output_driver *
+output_driver_find(const char *name)
+{
+	for (size_t i = 0; output_drivers[i] != NULL; i++)
+		if (strcmp(output_drivers[i]->name, name) == 0)
+			return output_drivers[i];
+	return NULL;
 }

@@ -276,10 +276,10 @@ full_config_gives_every_value(void **state)
 	assert_int_equal(s->nfail, 2);
 	assert_true(s->fail[0].from == 40 && s->fail[0].to == 60);
 	assert_true(s->fail[1].from == 200.5 && s->fail[1].to == 210);
-	assert_string_equal(s->device, "28-00000a1b2c3d");
-	assert_string_equal(s->chip, "gpiochip0");
-	assert_int_equal(s->gpio_line, 17);
-	assert_true(s->active_low);
+	assert_null(s->device);
+	assert_int_equal(s->gpio_line, -1);
+	assert_false(s->spike_filter);
+	assert_true(c->sensors[0].spike_filter);		/* default */
 
 	assert_int_equal(c->nalarms, 4);
 	a = &c->alarms[0];
