@@ -939,10 +939,11 @@ alarm_zone_unacked(const struct alarm_engine *e, int zone, enum alarm_severity m
 }
 
 bool
-alarm_zone_raised(const struct alarm_engine *e, int zone)
+alarm_zone_raised(const struct alarm_engine *e, int zone, enum alarm_severity min)
 {
 	for (size_t i = 0; i < e->ninst; i++)
-		if (e->list[i]->state != ALARM_CLEARED && zone_match(e->list[i], zone))
+		if (e->list[i]->state != ALARM_CLEARED && zone_match(e->list[i], zone) &&
+		    e->rules[e->list[i]->rule].severity >= min)
 			return true;
 	return false;
 }

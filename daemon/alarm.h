@@ -220,10 +220,11 @@ int	 alarm_ack(struct alarm_engine *, const char *id, const char *by, int64_t t_
 /*
  * Local outputs.  zone is a zone index, ALARM_GATEWAY or ALARM_ANY_ZONE.
  * unacked: an active, unacknowledged alarm of at least that severity (the
- * buzzer); raised: an active or acked alarm (the lamp).
+ * buzzer); raised: an active or acked alarm of at least that severity (the
+ * lamp).
  */
 bool	 alarm_zone_unacked(const struct alarm_engine *, int zone, enum alarm_severity min);
-bool	 alarm_zone_raised(const struct alarm_engine *, int zone);
+bool	 alarm_zone_raised(const struct alarm_engine *, int zone, enum alarm_severity min);
 
 /*
  * Export instance i (0, 1, ... in creation order) into *out; an open

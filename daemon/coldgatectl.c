@@ -32,6 +32,7 @@
 #include "json.h"
 #include "log.h"
 #include "quantity.h"
+#include "sensor.h"
 #include "store.h"
 
 #ifndef COLDGATE_VERSION
@@ -41,7 +42,6 @@
 #define EXIT_STORE	1
 #define EXIT_USAGE	2
 
-static const char *const later_commands[] = { "sensors", NULL };
 
 static void
 usage(FILE *fp)
@@ -55,6 +55,7 @@ usage(FILE *fp)
 	    "       coldgatectl [-c FILE] ack ALARM_ID [--by NAME]\n"
 	    "       coldgatectl [-c FILE] export --since T --until T [--zone ID]\n"
 	    "                   [--what readings,alarms,acks,audit]    (CSV for food-safety records)\n"
+	    "       coldgatectl [-c FILE] sensors [--scan [--sysfs-root DIR]]\n"
 	    "  -c FILE   configuration; default %s\n"
 	    "  T         epoch seconds, 2026-11-29, 2026-11-29T10:00[:SS] (local time),\n"
 	    "            or relative to now: -30s, -30m, -2h, -7d\n",
@@ -200,6 +201,93 @@ load_config(const char *path)
 		exit(EXIT_USAGE);
 	}
 	return c;
+}
+
+/*
+ * sensors: the configured sensors, one line each; --scan: what is
+ * attached (each driver looks in its own way: 1-Wire ids, IIO and hwmon
+ * devices under the sysfs root, I2C addresses and Modbus units on the
+ * buses the configuration names) and a configuration snippet for it.
+ * A scan works without a configuration file: on a Pi being set up there
+ * is none yet.
+ */
+static int
+cmd_sensors(const char *path, bool path_given, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "scan", no_argument, NULL, 's' },
+		{ "sysfs-root", required_argument, NULL, 'r' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct config blank = { 0 }, *c = NULL;
+	const char *root = NULL;
+	bool scan = false;
+	int ch, found = 0;
+
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+		switch (ch) {
+		case 's':
+			scan = true;
+			break;
+		case 'r':
+			root = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind < argc || (root != NULL && !scan)) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (path_given || access(path, F_OK) == 0 || !scan)
+		c = load_config(path);
+	if (!scan) {
+		for (size_t i = 0; i < c->nsensors; i++) {
+			const struct sensor_cfg *s = &c->sensors[i];
+
+			printf("%-20s %-16s %-12s %s\n", s->id, s->zone, s->driver,
+			    s->device ? s->device : s->host ? s->host : s->chip ? s->chip : "");
+		}
+		config_free(c);
+		return 0;
+	}
+	if (c == NULL) {
+		blank.gateway.sysfs_root = (char *)"/sys";
+		c = &blank;
+	}
+	if (root != NULL)
+		c->gateway.sysfs_root = (char *)root;
+	printf("# coldgate sensor scan, sysfs root %s\n", c->gateway.sysfs_root);
+	for (size_t i = 0; sensor_driver_at(i) != NULL; i++) {
+		const struct sensor_driver *drv = sensor_driver_at(i);
+		int n;
+
+		if (drv->scan == NULL)
+			continue;
+		printf("\n# --- %s\n", drv->name);
+		fflush(stdout);
+		if ((n = drv->scan(c, stdout)) < 0)
+			printf("# %s: scan failed: %s\n", drv->name, strerror(-n));
+		else
+			found += n;
+	}
+	printf("\n# %d device%s found.  Copy the lines you want into sensors = ( ... ) in\n"
+	    "# the configuration, give each an id and its zone, then check it with\n"
+	    "# coldgated --check-config.\n", found, found == 1 ? "" : "s");
+	/* The config's own strings must not be freed by the blank stand-in. */
+	if (c != &blank) {
+		if (root != NULL)
+			c->gateway.sysfs_root = NULL;
+		config_free(c);
+	}
+	return ferror(stdout) ? EXIT_STORE : 0;
 }
 
 static struct store *
@@ -379,7 +467,7 @@ print_start(struct out *o)
 	if (o->json)
 		printf("[");
 	else
-		printf("ts,time,sensor,zone,quantity,unit,value\n");
+		printf("ts,time,sensor,zone,quantity,unit,value,quality\n");
 }
 
 static int
@@ -389,11 +477,20 @@ print_reading(const char *sensor, const char *zone, int quantity, double value, 
 	struct out *o = arg;
 	char when[40];
 
+	int ql = READING_QUALITY(flags);
+	/* A read that failed has no value: only a refused value (range, spike) is shown. */
+	bool has_value = ql == QUALITY_OK || ql == QUALITY_RANGE || ql == QUALITY_SPIKE;
+
 	print_start(o);
 	iso_time(ts, when, sizeof(when));
 	if (!o->json) {
-		printf("%" PRId64 ",%s,%s,%s,%s,%s,%.15g\n", ts, when, sensor, zone,
-		    quantity_name(quantity), quantity_unit(quantity), value);
+		char num[40] = "";
+
+		if (has_value)
+			snprintf(num, sizeof(num), "%.15g", value);
+		printf("%" PRId64 ",%s,%s,%s,%s,%s,%s,%s\n", ts, when, sensor, zone,
+		    quantity_name(quantity), quantity_unit(quantity), num,
+		    quality_name((enum quality)ql));
 	} else {
 		jb_reset(&o->jb);
 		jb_begin(&o->jb, '{');
@@ -403,7 +500,11 @@ print_reading(const char *sensor, const char *zone, int quantity, double value, 
 		jb_str(&o->jb, "zone", zone);
 		jb_str(&o->jb, "quantity", quantity_name(quantity));
 		jb_str(&o->jb, "unit", quantity_unit(quantity));
-		jb_num(&o->jb, "value", value);
+		if (has_value)
+			jb_num(&o->jb, "value", value);
+		else
+			jb_num(&o->jb, "value", NAN);	/* null */
+		jb_str(&o->jb, "quality", quality_name((enum quality)ql));
 		if (flags & READING_CLOCK_BAD) {
 			jb_key(&o->jb, "clock_ok");
 			jb_vbool(&o->jb, false);
@@ -1077,7 +1178,8 @@ export_reading(const char *sensor, const char *zone, int quantity, double value,
 {
 	struct export *e = arg;
 	const char *f[COL_COUNT] = { 0 };
-	char when[40], tsbuf[24], num[40];
+	char when[40], tsbuf[24], num[40], detail[80];
+	int ql;
 
 	export_audit_until(e, ts);
 	iso_time(ts, when, sizeof(when));
@@ -1090,9 +1192,16 @@ export_reading(const char *sensor, const char *zone, int quantity, double value,
 	f[COL_SENSOR] = sensor;
 	f[COL_QUANTITY] = quantity_name(quantity);
 	f[COL_UNIT] = quantity_unit(quantity);
-	f[COL_VALUE] = num3(value, num, sizeof(num));
-	if (flags & READING_CLOCK_BAD)
+	ql = READING_QUALITY(flags);
+	if (ql == QUALITY_OK || ql == QUALITY_RANGE || ql == QUALITY_SPIKE)
+		f[COL_VALUE] = num3(value, num, sizeof(num));
+	if (ql != QUALITY_OK) {
+		snprintf(detail, sizeof(detail), "refused: %s%s", quality_name((enum quality)ql),
+		    flags & READING_CLOCK_BAD ? "; clock not synchronised" : "");
+		f[COL_DETAIL] = detail;
+	} else if (flags & READING_CLOCK_BAD) {
 		f[COL_DETAIL] = "clock not synchronised";
+	}
 	csv_row(e, f);
 	return ferror(stdout) ? -1 : 0;
 }
@@ -1244,6 +1353,7 @@ main(int argc, char *argv[])
 	};
 	const char *path = CONFIG_DEFAULT_PATH, *cmd;
 	struct config *c;
+	bool path_given = false;
 	int ch, rc;
 
 	log_init(0);
@@ -1251,6 +1361,7 @@ main(int argc, char *argv[])
 		switch (ch) {
 		case 'c':
 			path = optarg;
+			path_given = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -1270,12 +1381,8 @@ main(int argc, char *argv[])
 		return EXIT_USAGE;
 	}
 	cmd = argv[0];
-	for (int i = 0; later_commands[i] != NULL; i++) {
-		if (strcmp(cmd, later_commands[i]) == 0) {
-			fprintf(stderr, "coldgatectl: '%s' is not available in this version\n", cmd);
-			return EXIT_USAGE;
-		}
-	}
+	if (strcmp(cmd, "sensors") == 0)
+		return cmd_sensors(path, path_given, argc, argv);
 	if (strcmp(cmd, "status") != 0 && strcmp(cmd, "readings") != 0 &&
 	    strcmp(cmd, "audit") != 0 && strcmp(cmd, "alarms") != 0 && strcmp(cmd, "ack") != 0 &&
 	    strcmp(cmd, "export") != 0) {

@@ -9,6 +9,7 @@
  * watchdog.
  */
 #include <errno.h>
+#include <math.h>
 #include <getopt.h>
 #include <malloc.h>
 #include <signal.h>
@@ -37,6 +38,7 @@
 #include "sensor.h"
 #include "store.h"
 #include "summary.h"
+#include "output.h"
 #include "worker.h"
 
 /* A clock reading before this (2026-01-01) cannot be right: the RTC-less Pi before NTP. */
@@ -48,6 +50,11 @@
 #define PRUNE_BATCHES		20
 /* Worker threads for blocking reads: one per driver (bus). */
 #define MAX_WORKERS		8
+/* Failed reads are retried sooner than the interval, then less and less often, up to this. */
+#define RETRY_MIN_MS		1000
+#define RETRY_MAX_MS		30000
+/* The epoll ids of sensors' event fds: EV_BASE + sensor index. */
+#define EV_BASE			(FD_COUNT + MAX_WORKERS)
 
 enum { FD_SIGNAL, FD_SENSORS, FD_COMMIT, FD_WINDOW, FD_TICK, FD_WATCHDOG, FD_CONTROL, FD_MQTT,
     FD_COUNT };
@@ -62,6 +69,20 @@ struct sensor_rt {
 	bool				 faulted;	/* a sensor_fault event is out */
 	struct worker			*w;		/* reads run there, or NULL: inline */
 	bool				 busy;		/* a read is with the worker */
+	int				 open_err;	/* state is NULL: why open failed */
+	int				 evfd;		/* its event fd in the loop, or -1 */
+	unsigned			 qmask;		/* quantities it has given */
+	unsigned			 has_last, has_suspect;	/* bit per quantity */
+	double				 last[Q_COUNT];	/* the spike filter's reference */
+	double				 suspect[Q_COUNT]; /* a jump waiting for a second read */
+	int				 door;		/* last door state, -1 unknown */
+};
+
+struct output_rt {
+	const struct output_cfg		*cfg;
+	const struct output_driver	*drv;
+	void				*state;		/* NULL: not open (retried) */
+	int				 on;		/* as last set, -1 unknown */
 };
 
 struct inflight {
@@ -80,6 +101,8 @@ struct daemon {
 
 	struct sensor_rt *sensors;
 	size_t		 nsensors;
+	struct output_rt *outputs;
+	size_t		 noutputs;
 	struct worker	*workers[MAX_WORKERS];
 	size_t		 nworkers;
 	struct agg	 agg;
@@ -223,15 +246,22 @@ outbox_pump(struct daemon *d)
 
 /* ---- messages ---- */
 
+/* An event that happened at ts (epoch ms). */
 static void
-event_begin(struct daemon *d, const char *type)
+event_begin_at(struct daemon *d, const char *type, int64_t ts)
 {
 	jb_reset(&d->jb);
 	jb_begin(&d->jb, '{');
 	jb_str(&d->jb, "gw", d->conf->gateway.id);
 	jb_int(&d->jb, "seq", store_next_seq(d->store));
 	jb_str(&d->jb, "type", type);
-	jb_int(&d->jb, "ts", now_ms(CLOCK_REALTIME));
+	jb_int(&d->jb, "ts", ts);
+}
+
+static void
+event_begin(struct daemon *d, const char *type)
+{
+	event_begin_at(d, type, now_ms(CLOCK_REALTIME));
 }
 
 static void
@@ -368,18 +398,54 @@ static void summary_feed(struct daemon *, size_t, enum quantity, double, int64_t
 
 /* ---- sensors ---- */
 
+/* Stop waiting on sensor i's event fd. */
+static void
+sensor_events_off(struct daemon *d, struct sensor_rt *s)
+{
+	if (s->evfd >= 0)
+		epoll_ctl(d->ep, EPOLL_CTL_DEL, s->evfd, NULL);
+	s->evfd = -1;
+}
+
+/* Wait on sensor i's event fd, if its driver has one. */
+static void
+sensor_events_on(struct daemon *d, size_t i)
+{
+	struct sensor_rt *s = &d->sensors[i];
+	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = (uint32_t)(EV_BASE + i) };
+	int fd;
+
+	if (s->state == NULL || s->drv->event_fd == NULL || (fd = s->drv->event_fd(s->state)) < 0)
+		return;
+	if (epoll_ctl(d->ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
+		log_warn("sensor %s: cannot wait for its events", s->cfg->id);
+		return;
+	}
+	s->evfd = fd;
+}
+
 static void
 sensors_close(struct daemon *d)
 {
-	for (size_t i = 0; i < d->nsensors; i++)
-		if (d->sensors[i].drv != NULL)
+	for (size_t i = 0; i < d->nsensors; i++) {
+		sensor_events_off(d, &d->sensors[i]);
+		if (d->sensors[i].state != NULL)
 			d->sensors[i].drv->close(d->sensors[i].state);
+	}
 	free(d->sensors);
 	d->sensors = NULL;
 	d->nsensors = 0;
 }
 
-/* Open the configured sensors; on failure nothing is left open. */
+/*
+ * Open the configured sensors.  A configuration the driver refuses
+ * (EINVAL) or no memory fails the whole set, and nothing is left open.
+ * Any other failure -- a chip, an adapter or a bus that is not there yet,
+ * a GPIO line still held by the configuration being replaced -- leaves
+ * that sensor closed: it reads as failed (gone) and opening is tried again
+ * at each of its due times, so hardware that turns up later is found
+ * without a restart.
+ */
 static int
 sensors_open(struct daemon *d, const struct config *conf, struct sensor_rt **out)
 {
@@ -395,18 +461,45 @@ sensors_open(struct daemon *d, const struct config *conf, struct sensor_rt **out
 		rt[i].cfg = sc;
 		rt[i].drv = sensor_driver_find(sc->driver);
 		rt[i].due = now;
+		rt[i].evfd = -1;
+		rt[i].door = -1;
 		if ((rc = rt[i].key = store_sensor_key(d->store, sc->id, sc->zone)) >= 0)
 			rc = rt[i].drv->open(conf, sc, &rt[i].state);
+		if (rc < 0 && rc != -EINVAL && rc != -ENOMEM && rt[i].key >= 0) {
+			log_warnx("sensor %s (%s): cannot open: %s; trying again at each read",
+			    sc->id, sc->driver, strerror(-rc));
+			rt[i].state = NULL;
+			rt[i].open_err = rc;
+			continue;
+		}
 		if (rc < 0) {
 			log_warnx("sensor %s (%s): cannot open: %s", sc->id, sc->driver, strerror(-rc));
-			rt[i].drv = NULL;
 			for (size_t j = 0; j < i; j++)
-				rt[j].drv->close(rt[j].state);
+				if (rt[j].state != NULL)
+					rt[j].drv->close(rt[j].state);
 			free(rt);
 			return rc;
 		}
 	}
 	*out = rt;
+	return 0;
+}
+
+/* A sensor whose open failed: try again.  0 when it is open now. */
+static int
+sensor_reopen(struct daemon *d, size_t i)
+{
+	struct sensor_rt *s = &d->sensors[i];
+	int rc;
+
+	if ((rc = s->drv->open(d->conf, s->cfg, &s->state)) < 0) {
+		s->state = NULL;
+		s->open_err = rc;
+		return rc;
+	}
+	log_info("sensor %s (%s): opened", s->cfg->id, s->cfg->driver);
+	s->open_err = 0;
+	sensor_events_on(d, i);
 	return 0;
 }
 
@@ -438,27 +531,146 @@ sensor_ok(struct daemon *d, struct sensor_rt *s)
 	event_end(d);
 }
 
+/*
+ * The spike filter: a value more than the quantity's step away from the
+ * last accepted one is held as a suspect and refused; a second read close
+ * to the suspect confirms the jump and is accepted.  So a real step change
+ * costs one read, and a single garbled value never reaches an alarm.
+ */
+static bool
+is_spike(struct sensor_rt *s, enum quantity q, double v)
+{
+	double step = quantity_spike_step(q);
+	unsigned bit = 1u << q;
+
+	if (!s->cfg->spike_filter || step <= 0)
+		return false;
+	if ((s->has_last & bit) && fabs(v - s->last[q]) > step &&
+	    !((s->has_suspect & bit) && fabs(v - s->suspect[q]) <= step)) {
+		s->suspect[q] = v;
+		s->has_suspect |= bit;
+		return true;
+	}
+	s->last[q] = v;
+	s->has_last |= bit;
+	s->has_suspect &= ~bit;
+	return false;
+}
+
+/* A door sensor's value changed: door_open or door_close, at the time it happened. */
+static void
+door_change(struct daemon *d, struct sensor_rt *s, double v, int64_t ts)
+{
+	int open = v >= 0.5;
+
+	if (s->door >= 0 && open != s->door) {
+		event_begin_at(d, open ? "door_open" : "door_close", ts);
+		jb_str(&d->jb, "sensor", s->cfg->id);
+		jb_str(&d->jb, "zone", s->cfg->zone);
+		event_end(d);
+	}
+	s->door = open;
+}
+
+/* One value of sensor i: stored with its quality; only good ones go further. */
+static void
+sensor_value(struct daemon *d, size_t i, enum quantity q, double v, int64_t ts)
+{
+	struct sensor_rt *s = &d->sensors[i];
+	bool clock_ok = ts >= CLOCK_SANE_MS;
+	enum quality ql = QUALITY_OK;
+
+	if ((unsigned)q >= Q_COUNT)
+		return;
+	if (!quantity_plausible(q, v))
+		ql = QUALITY_RANGE;
+	else if (is_spike(s, q, v))
+		ql = QUALITY_SPIKE;
+	s->qmask |= 1u << q;
+	store_add_reading(d->store, s->key, q, v, ts,
+	    (clock_ok ? 0 : READING_CLOCK_BAD) | (int)ql << READING_QUALITY_SHIFT);
+	if (ql != QUALITY_OK) {
+		log_debug("sensor %s: %s %g refused (%s)", s->cfg->id, quantity_name(q), v,
+		    quality_name(ql));
+		return;
+	}
+	agg_add(&d->agg, i, q, v, clock_ok);
+	alarm_reading(d->alarms, i, q, v, ts);
+	summary_feed(d, i, q, v, ts);
+	if (q == Q_DOOR)
+		door_change(d, s, v, ts);
+}
+
+/* When to read sensor s again after its fails-th failure in a row. */
+static int64_t
+retry_delay(const struct sensor_rt *s)
+{
+	int64_t period = (int64_t)(s->cfg->interval * 1000.0), min = RETRY_MIN_MS, delay;
+
+	if (s->drv->min_interval > 0 && (int64_t)(s->drv->min_interval * 1000.0) > min)
+		min = (int64_t)(s->drv->min_interval * 1000.0);
+	delay = min << (s->fails > 6 ? 5 : s->fails - 1);
+	if (delay > RETRY_MAX_MS)
+		delay = RETRY_MAX_MS;
+	if (delay > period && period >= min)
+		delay = period;
+	return delay < min ? min : delay;
+}
+
 /* What one read of sensor i gave: n readings in r taken at wall_ms, or an error n < 0. */
 static void
 sensor_result(struct daemon *d, size_t i, int n, const struct reading *r, int64_t wall_ms)
 {
 	struct sensor_rt *s = &d->sensors[i];
-	bool clock_ok = wall_ms >= CLOCK_SANE_MS;
 
 	if (n < 0) {
+		bool clock_ok = wall_ms >= CLOCK_SANE_MS;
+		int flags = (clock_ok ? 0 : READING_CLOCK_BAD) |
+		    (int)quality_of_error(n) << READING_QUALITY_SHIFT;
+
+		/* The failed read is on record, for each quantity the sensor gives. */
+		for (int q = 0; q < Q_COUNT; q++)
+			if (s->qmask & (1u << q))
+				store_add_reading(d->store, s->key, q, 0, wall_ms, flags);
 		sensor_failed(d, s, n);
 		alarm_fault(d->alarms, i, n, wall_ms);
+		/* After a gap the last value says nothing about the next one. */
+		s->has_last = s->has_suspect = 0;
+		/* Try again sooner than the interval, then back off (never below the part's minimum). */
+		s->due = now_ms(CLOCK_MONOTONIC) + retry_delay(s);
+		timer_set(d->fd[FD_SENSORS], now_ms(CLOCK_MONOTONIC), 0, true);
 		return;
 	}
 	sensor_ok(d, s);
 	if (n == 0)
 		alarm_fault(d->alarms, i, 0, wall_ms);
+	for (int k = 0; k < n; k++)
+		sensor_value(d, i, r[k].q, r[k].value, wall_ms);
+}
+
+/* Sensor i's event fd is readable: changes as they happened. */
+static void
+on_sensor_events(struct daemon *d, size_t i)
+{
+	struct sensor_rt *s;
+	struct sensor_event ev[8];
+	int n;
+
+	if (i >= d->nsensors || (s = &d->sensors[i])->state == NULL)
+		return;
+	if ((n = s->drv->events(s->state, ev, sizeof(ev) / sizeof(ev[0]))) < 0) {
+		/* The device went away under us: stop waiting; reads will find it again. */
+		log_warnx("sensor %s: events: %s", s->cfg->id, strerror(-n));
+		sensor_events_off(d, s);
+		s->drv->close(s->state);
+		s->state = NULL;
+		s->open_err = n;
+		sensor_result(d, i, n, NULL, now_ms(CLOCK_REALTIME));
+		return;
+	}
 	for (int k = 0; k < n; k++) {
-		store_add_reading(d->store, s->key, r[k].q, r[k].value, wall_ms,
-		    clock_ok ? 0 : READING_CLOCK_BAD);
-		agg_add(&d->agg, i, r[k].q, r[k].value, clock_ok);
-		alarm_reading(d->alarms, i, r[k].q, r[k].value, wall_ms);
-		summary_feed(d, i, r[k].q, r[k].value, wall_ms);
+		window_roll(d, now_ms(CLOCK_REALTIME));
+		sensor_value(d, i, ev[k].r.q, ev[k].r.value, ev[k].wall_ms);
 	}
 }
 
@@ -475,10 +687,19 @@ sensors_run(struct daemon *d)
 		struct reading r[SENSOR_MAX_READINGS];
 		int64_t period = (int64_t)(s->cfg->interval * 1000.0);
 
+		/* Some parts must not be read faster than they can measure (DHT: 2 s). */
+		if (period < (int64_t)(s->drv->min_interval * 1000.0))
+			period = (int64_t)(s->drv->min_interval * 1000.0);
 		if (period < 1)
 			period = 1;
 		if (s->due <= mono) {
-			if (s->w == NULL) {
+			/* Keep the cadence; after a stall, skip the missed reads. */
+			s->due += period;
+			if (s->due <= mono)
+				s->due = mono + period;
+			if (s->state == NULL && sensor_reopen(d, i) < 0) {
+				sensor_result(d, i, s->open_err, r, clk.wall_ms);
+			} else if (s->w == NULL) {
 				sensor_result(d, i, s->drv->read(s->state, &clk, r,
 				    SENSOR_MAX_READINGS), r, clk.wall_ms);
 			} else if (!s->busy) {
@@ -489,16 +710,101 @@ sensors_run(struct daemon *d)
 				if (worker_submit(s->w, &job) == 0)
 					s->busy = true;
 			}
-			/* Keep the cadence; after a stall, skip the missed reads. */
-			s->due += period;
-			if (s->due <= mono)
-				s->due = mono + period;
 		}
 		if (s->due < next)
 			next = s->due;
 	}
 	if (next != INT64_MAX)
 		timer_set(d->fd[FD_SENSORS], next, 0, true);
+}
+
+/* ---- local outputs (SPEC §6) ---- */
+
+/* Whether output o should be on now: see struct output_cfg. */
+static bool
+output_wanted(const struct daemon *d, const struct output_cfg *o)
+{
+	enum alarm_severity min = o->critical_only ? ALARM_CRITICAL : ALARM_WARNING;
+
+	for (size_t k = 0; k == 0 || k < o->nzones; k++) {
+		int z = o->nzones == 0 ? ALARM_ANY_ZONE : config_zone_index(d->conf, o->zones[k]);
+
+		if (o->role == OUTPUT_LAMP ? alarm_zone_raised(d->alarms, z, min) :
+		    alarm_zone_unacked(d->alarms, z, min))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Open conf's outputs into rt (calloc'd for conf->noutputs), each in its
+ * safe state (off).  One that fails to open is retried at each tick.
+ */
+static void
+outputs_open(struct daemon *d, const struct config *conf, struct output_rt *rt)
+{
+	int rc;
+
+	for (size_t i = 0; i < conf->noutputs; i++) {
+		rt[i].cfg = &conf->outputs[i];
+		rt[i].drv = output_driver_find(conf->outputs[i].driver);
+		rt[i].on = -1;
+		if ((rc = rt[i].drv->open(conf, rt[i].cfg, &rt[i].state)) < 0) {
+			log_warnx("output %s: cannot open %s line %d: %s; trying again", rt[i].cfg->id,
+			    rt[i].cfg->chip, rt[i].cfg->gpio_line, strerror(-rc));
+			rt[i].state = NULL;
+		} else {
+			rt[i].on = 0;
+		}
+	}
+	d->outputs = rt;
+	d->noutputs = conf->noutputs;
+}
+
+/* Each back to its safe state (off), then let go. */
+static void
+outputs_close(struct daemon *d)
+{
+	for (size_t i = 0; i < d->noutputs; i++)
+		if (d->outputs[i].state != NULL)
+			d->outputs[i].drv->close(d->outputs[i].state);
+	free(d->outputs);
+	d->outputs = NULL;
+	d->noutputs = 0;
+}
+
+/* Drive every output from the alarms' state; retry opening those that failed when retry is set. */
+static void
+outputs_update(struct daemon *d, bool retry)
+{
+	for (size_t i = 0; i < d->noutputs; i++) {
+		struct output_rt *o = &d->outputs[i];
+		bool want;
+		int rc;
+
+		if (o->state == NULL) {
+			if (!retry || o->drv->open(d->conf, o->cfg, &o->state) < 0) {
+				o->state = NULL;
+				continue;
+			}
+			log_info("output %s: opened", o->cfg->id);
+			o->on = 0;
+		}
+		want = d->alarms != NULL && output_wanted(d, o->cfg);
+		if (o->on == (int)want)
+			continue;
+		if ((rc = o->drv->set(o->state, want)) < 0) {
+			if (o->on != -1)
+				log_warnx("output %s: cannot switch %s: %s", o->cfg->id,
+				    want ? "on" : "off", strerror(-rc));
+			o->on = -1;	/* try again at the next change or tick */
+			continue;
+		}
+		o->on = want;
+		log_info("output %s (%s): %s", o->cfg->id,
+		    o->cfg->role == OUTPUT_LAMP ? "lamp" : o->cfg->role == OUTPUT_RELAY ? "relay" :
+		    "buzzer", want ? "on" : "off");
+	}
 }
 
 /* Results the worker k has finished. */
@@ -1029,7 +1335,8 @@ summary_replay_cb(const char *sensor, const char *zone, int quantity, double val
 	int i = r->last;
 
 	(void)zone;
-	(void)flags;
+	if (READING_QUALITY(flags) != QUALITY_OK)
+		return 0;	/* refused readings never enter a summary */
 	if (i < 0 || strcmp(r->c->sensors[i].id, sensor) != 0)
 		i = config_sensor_index(r->c, sensor);
 	if (i < 0)
@@ -1299,6 +1606,7 @@ reload(struct daemon *d)
 {
 	struct config *n;
 	struct sensor_rt *rt = NULL;
+	struct output_rt *ort;
 	struct mqtt *m = NULL;
 	struct inflight *inf = NULL;
 	char *errors = NULL;
@@ -1343,12 +1651,22 @@ reload(struct daemon *d)
 		goto err_rt;
 	}
 
+	if ((ort = calloc(n->noutputs + 1, sizeof(*ort))) == NULL) {
+		mqtt_free(m);
+		goto err_rt;
+	}
+
 	/* Commit point: nothing below can fail. */
 	workers_stop(d);
 	sensors_close(d);
+	/* The old outputs go off and let go of their lines before the new ones take them. */
+	outputs_close(d);
+	outputs_open(d, n, ort);
 	d->sensors = rt;
 	d->nsensors = n->nsensors;
 	workers_start(d);
+	for (size_t i = 0; i < d->nsensors; i++)
+		sensor_events_on(d, i);
 	topics_set(d, n);
 	if (new_mqtt) {
 		mqtt_disconnect(d->mqtt);
@@ -1395,7 +1713,8 @@ reload(struct daemon *d)
 err_rt:
 	topics_set(d, d->conf);
 	for (size_t i = 0; i < n->nsensors; i++)
-		rt[i].drv->close(rt[i].state);
+		if (rt[i].state != NULL)
+			rt[i].drv->close(rt[i].state);
 	free(rt);
 err:
 	log_warnx("reload failed; keeping the running configuration");
@@ -1414,6 +1733,7 @@ tick(struct daemon *d)
 	mqtt_tick(d->mqtt);
 	mqtt_try_connect(d);
 	alarm_tick(d->alarms, now_ms(CLOCK_REALTIME));
+	outputs_update(d, true);
 	if (d->sum != NULL && now_ms(CLOCK_REALTIME) >= summary_day_end(d->sum))
 		summary_close(d, now_ms(CLOCK_REALTIME));
 	if (mono >= d->next_usage) {
@@ -1560,7 +1880,9 @@ loop_once(struct daemon *d, int timeout_ms)
 			on_control(d);
 			break;
 		default:
-			if (id >= FD_COUNT)
+			if (id >= EV_BASE)
+				on_sensor_events(d, id - EV_BASE);
+			else if (id >= FD_COUNT)
 				on_worker(d, id - FD_COUNT);
 			break;
 		case FD_MQTT:
@@ -1572,6 +1894,7 @@ loop_once(struct daemon *d, int timeout_ms)
 		}
 	}
 	alarms_flush(d);
+	outputs_update(d, false);
 	if (d->pump)
 		outbox_pump(d);
 	mqtt_sync(d);
@@ -1651,6 +1974,7 @@ static int
 run(struct config *conf)
 {
 	struct daemon d = { .conf = conf, .mqtt_regfd = -1, .ep = -1 };
+	struct output_rt *ort;
 	struct store_opts so = {
 		.path = conf->storage.path, .sync_full = conf->storage.sync == STORE_SYNC_FULL,
 		.max_size_mb = conf->storage.max_size_mb, .retain_days = conf->storage.retain_days,
@@ -1687,6 +2011,8 @@ run(struct config *conf)
 	}
 	d.nsensors = conf->nsensors;
 	workers_start(&d);
+	for (size_t i = 0; i < d.nsensors; i++)
+		sensor_events_on(&d, i);
 	if (alarms_open(&d, conf, &d.alarms) < 0) {
 		log_warnx("start-up failed: alarm rules");
 		d.exit_code = 1;
@@ -1697,6 +2023,14 @@ run(struct config *conf)
 	else
 		summary_replay(&d, conf, d.sum);
 	d.sum_zone = -1;
+	if ((ort = calloc(conf->noutputs + 1, sizeof(*ort))) == NULL) {
+		log_warnx("start-up failed: out of memory");
+		d.exit_code = 1;
+		goto out;
+	}
+	outputs_open(&d, conf, ort);
+	/* Restored alarms that are still active sound again at once. */
+	outputs_update(&d, false);
 	if (control_open(&d, conf->gateway.state_dir) == 0) {
 		struct epoll_event ev = { .events = EPOLLIN, .data.u32 = FD_CONTROL };
 
@@ -1763,6 +2097,7 @@ out:
 	if (d.store != NULL)
 		store_set_state(d.store, "mqtt", "stopped");
 	sensors_close(&d);
+	outputs_close(&d);
 	mqtt_free(d.mqtt);
 	store_close(d.store);
 	agg_free(&d.agg);

@@ -70,6 +70,8 @@ struct sensor_driver {
 	 * negative errno.  NULL: the driver cannot scan.
 	 */
 	int		(*scan)(const struct config *, FILE *out);
+	/* Seconds: never read faster than this, failed reads included (DHT: 2). 0: no limit. */
+	double		 min_interval;
 };
 
 /* For .blocks of drivers whose every read may block (sysfs reads that wait on the kernel). */
@@ -77,5 +79,7 @@ bool	 sensor_blocks_always(const struct sensor_cfg *);
 
 /* The driver of that name, or NULL. */
 const struct sensor_driver *sensor_driver_find(const char *name);
+/* The i-th driver of the table (0, 1, ...), or NULL past the end. */
+const struct sensor_driver *sensor_driver_at(size_t i);
 
 #endif

@@ -27,6 +27,12 @@ sensor_driver_find(const char *name)
 	return NULL;
 }
 
+const struct sensor_driver *
+sensor_driver_at(size_t i)
+{
+	return i < sizeof(drivers) / sizeof(drivers[0]) ? drivers[i] : NULL;
+}
+
 bool
 sensor_blocks_always(const struct sensor_cfg *sc)
 {

@@ -162,6 +162,7 @@ const struct sensor_driver dht22_driver = {
 	.read = dht_read,
 	.close = dht_close,
 	.blocks = sensor_blocks_always,	/* the kernel bit-bangs the frame while we wait */
+	.min_interval = 2.0,		/* the parts need 2 s between measurements */
 };
 
 const struct sensor_driver dht11_driver = {
@@ -170,4 +171,5 @@ const struct sensor_driver dht11_driver = {
 	.read = dht_read,
 	.close = dht_close,
 	.blocks = sensor_blocks_always,	/* the kernel bit-bangs the frame while we wait */
+	.min_interval = 2.0,		/* the parts need 2 s between measurements */
 };

@@ -511,8 +511,8 @@ gateway_uplink_down_and_store_full(void **state)
 	assert_int_equal(tr->zone, -1);
 	assert_int_equal(tr->sensor, -1);
 	assert_true(tr->value == 300 && tr->limit == 300);
-	assert_true(alarm_zone_raised(e, ALARM_GATEWAY));
-	assert_false(alarm_zone_raised(e, 0));
+	assert_true(alarm_zone_raised(e, ALARM_GATEWAY, ALARM_WARNING));
+	assert_false(alarm_zone_raised(e, 0, ALARM_WARNING));
 	alarm_uplink(e, true, AT(400));
 	tr = expect(&l, 1, "gateway-uplink-down", ALARM_CLEARED, ALARM_ACTIVE, AT(400));
 	assert_true(tr->value == 400);
@@ -527,7 +527,7 @@ gateway_uplink_down_and_store_full(void **state)
 	assert_int_equal(l.n, 3);
 	alarm_store_usage(e, 0.84, AT(530));
 	expect(&l, 3, "gateway-store-full", ALARM_CLEARED, ALARM_ACTIVE, AT(530));
-	assert_false(alarm_zone_raised(e, ALARM_GATEWAY));
+	assert_false(alarm_zone_raised(e, ALARM_GATEWAY, ALARM_WARNING));
 	alarm_free(e);
 }
 
@@ -672,7 +672,7 @@ rules_and_inputs_out_of_range_are_refused(void **state)
 	/* No rules, no sensors: an engine that does nothing. */
 	assert_int_equal(alarm_new(&e, NULL, 0, NULL, 0, T0, NULL, NULL), 0);
 	alarm_tick(e, AT(10));
-	assert_false(alarm_zone_raised(e, ALARM_ANY_ZONE));
+	assert_false(alarm_zone_raised(e, ALARM_ANY_ZONE, ALARM_WARNING));
 	alarm_free(e);
 }
 
@@ -718,7 +718,7 @@ export_import_neither_forgets_nor_repeats(void **state)
 	bad = recs[0];
 	bad.state = 7;
 	assert_int_equal(alarm_import(e, &bad), -EINVAL);
-	assert_true(alarm_zone_raised(e, 0));
+	assert_true(alarm_zone_raised(e, 0, ALARM_WARNING));
 	assert_false(alarm_zone_unacked(e, 0, ALARM_WARNING));
 	/* No input yet: the restored timer waits for one. */
 	alarm_tick(e, AT(500));
@@ -837,31 +837,31 @@ output_queries_follow_state_zone_and_severity(void **state)
 	r[1].zone = 1;
 	r[1].severity = ALARM_WARNING;
 	e = engine(r, 2, &l);
-	assert_false(alarm_zone_raised(e, ALARM_ANY_ZONE));
+	assert_false(alarm_zone_raised(e, ALARM_ANY_ZONE, ALARM_WARNING));
 	assert_false(alarm_zone_unacked(e, ALARM_ANY_ZONE, ALARM_WARNING));
 
 	feed(e, 3, Q_TEMPERATURE, 5.0, AT(0));
 	assert_true(alarm_zone_unacked(e, 1, ALARM_WARNING));
 	assert_false(alarm_zone_unacked(e, 1, ALARM_CRITICAL));
-	assert_true(alarm_zone_raised(e, 1));
-	assert_false(alarm_zone_raised(e, 0));
-	assert_false(alarm_zone_raised(e, ALARM_GATEWAY));
+	assert_true(alarm_zone_raised(e, 1, ALARM_WARNING));
+	assert_false(alarm_zone_raised(e, 0, ALARM_WARNING));
+	assert_false(alarm_zone_raised(e, ALARM_GATEWAY, ALARM_WARNING));
 	assert_true(alarm_zone_unacked(e, ALARM_ANY_ZONE, ALARM_WARNING));
 
 	/* Acked: the buzzer stops, the lamp stays. */
 	assert_int_equal(alarm_ack(e, "h1-air-temperature-high", "ops", AT(10)), 0);
 	assert_false(alarm_zone_unacked(e, 1, ALARM_WARNING));
-	assert_true(alarm_zone_raised(e, 1));
+	assert_true(alarm_zone_raised(e, 1, ALARM_WARNING));
 
 	feed(e, 0, Q_TEMPERATURE, 5.0, AT(20));
 	assert_true(alarm_zone_unacked(e, 0, ALARM_CRITICAL));
 	assert_false(alarm_zone_unacked(e, 1, ALARM_WARNING));
 
 	feed(e, 3, Q_TEMPERATURE, 2.0, AT(30));
-	assert_false(alarm_zone_raised(e, 1));
-	assert_true(alarm_zone_raised(e, ALARM_ANY_ZONE));
+	assert_false(alarm_zone_raised(e, 1, ALARM_WARNING));
+	assert_true(alarm_zone_raised(e, ALARM_ANY_ZONE, ALARM_WARNING));
 	feed(e, 0, Q_TEMPERATURE, 2.0, AT(40));
-	assert_false(alarm_zone_raised(e, ALARM_ANY_ZONE));
+	assert_false(alarm_zone_raised(e, ALARM_ANY_ZONE, ALARM_WARNING));
 	alarm_free(e);
 }
 
