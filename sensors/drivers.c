@@ -9,6 +9,8 @@ extern const struct sensor_driver ds18b20_driver;
 extern const struct sensor_driver dht22_driver;
 extern const struct sensor_driver dht11_driver;
 extern const struct sensor_driver hwmon_driver;
+extern const struct sensor_driver gpio_contact_driver;
+extern const struct output_driver gpio_output_driver;
 
 static const struct sensor_driver *const drivers[] = {
 	&sim_driver,
@@ -16,6 +18,7 @@ static const struct sensor_driver *const drivers[] = {
 	&dht22_driver,
 	&dht11_driver,
 	&hwmon_driver,
+	&gpio_contact_driver,
 };
 
 const struct sensor_driver *
@@ -42,6 +45,7 @@ sensor_blocks_always(const struct sensor_cfg *sc)
 
 /* The output drivers, NULL-terminated. */
 static const struct output_driver *const output_drivers[] = {
+	&gpio_output_driver,
 	NULL,
 };
 
