@@ -1,0 +1,311 @@
+/*
+ * The drivers of real hardware inside the real daemon, faked only at the
+ * OS edge: coldgated-fakehw is coldgated linked with tests/fakehw (libgpiod
+ * calls answered from files, see tests/fakehw/README.md), so the GPIO
+ * driver code that runs on a Pi runs here.
+ *
+ *  - A door contact: a bouncing edge burst gives one door_open event and
+ *    door readings in telemetry; the door's close gives door_close.
+ *  - Local outputs: the buzzer and the lamp are off (safe) at start, both
+ *    come on with an alarm of their zone, an acknowledgement silences the
+ *    buzzer but leaves the lamp lit, and a stop puts both off.
+ *  - A GPIO chip that is not there at start: the daemon runs without it
+ *    and finds the door contact and the output once the chip appears.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "lib/harness.h"
+
+static const char cfg_gpio[] =
+	HARNESS_CFG_HEAD
+	"publish = { interval = 1; };\n"
+	"zones = ( { id = \"cold-1\"; name = \"冷库 1\"; }, { id = \"house-1\"; } );\n"
+	"sensors = (\n"
+	"  { id = \"c1-door\"; zone = \"cold-1\"; driver = \"gpio-contact\"; chip = \"gpiochip0\"; line = 17;\n"
+	"    debounce_ms = 30; interval = 0.5; },\n"
+	"  { id = \"c1-t\"; zone = \"cold-1\"; driver = \"sim\"; quantity = \"temperature\"; interval = 0.25;\n"
+	"    script = ( (0, 2), (@WARM@, 2), (@WARM1@, 9), (3600, 9) ); }\n"
+	");\n"
+	"alarms = ( { zone = \"cold-1\"; quantity = \"temperature\"; high = 4; } );\n"
+	"outputs = (\n"
+	"  { id = \"buzzer\"; driver = \"gpio-output\"; chip = \"gpiochip0\"; line = 27; role = \"buzzer\";\n"
+	"    zones = [ \"cold-1\" ]; },\n"
+	"  { id = \"lamp\"; driver = \"gpio-output\"; chip = \"gpiochip0\"; line = 22; role = \"lamp\"; },\n"
+	"  { id = \"house-buzzer\"; driver = \"gpio-output\"; chip = \"gpiochip0\"; line = 5; role = \"buzzer\";\n"
+	"    zones = [ \"house-1\" ]; }\n"
+	");\n";
+
+struct out_want {
+	char		*path;
+	const char	*level;		/* "0" or "1" */
+};
+
+static bool
+out_is(void *arg)
+{
+	struct out_want *w = arg;
+	char *t = harness_read_file(w->path, NULL);
+	bool ok = t != NULL && t[0] == w->level[0] && t[1] == '\n';
+
+	free(t);
+	return ok;
+}
+
+/* Wait until the output file reads level; fail naming what if it never does. */
+static void
+want_out(struct harness *h, const char *name, const char *level, const char *what)
+{
+	struct out_want w = { .path = harness_path(h, name), .level = level };
+	char *t;
+
+	if (!harness_wait(HARNESS_TIMEOUT, out_is, &w)) {
+		t = harness_read_file(w.path, NULL);
+		fail_msg("%s: %s should read %s, reads %s", what, name, level, t ? t : "(no file)");
+	}
+	free(w.path);
+}
+
+/* The output file reads level now. */
+static bool
+out_now(struct harness *h, const char *name, const char *level)
+{
+	struct out_want w = { .path = harness_path(h, name), .level = level };
+	bool ok = out_is(&w);
+
+	free(w.path);
+	return ok;
+}
+
+static bool
+is_door_event(const struct harness_msg *m, void *type)
+{
+	const char *t = harness_json_str(m->json, "type");
+	const char *s = harness_json_str(m->json, "sensor");
+
+	return t != NULL && s != NULL && strcmp(t, type) == 0 && strcmp(s, "c1-door") == 0;
+}
+
+static bool
+is_active(const struct harness_msg *m, void *arg)
+{
+	const char *st = harness_json_str(m->json, "state");
+
+	(void)arg;
+	return st != NULL && strcmp(st, "active") == 0;
+}
+
+static bool
+is_acked(const struct harness_msg *m, void *arg)
+{
+	const char *st = harness_json_str(m->json, "state");
+
+	(void)arg;
+	return st != NULL && strcmp(st, "acked") == 0;
+}
+
+/* A telemetry message with door readings of c1-door whose max is *want. */
+static bool
+door_max_is(const struct harness_msg *m, void *want)
+{
+	json_object *r = harness_json_get(m->json, "readings");
+	double v;
+
+	for (size_t i = 0; r != NULL && i < json_object_array_length(r); i++) {
+		json_object *e = json_object_array_get_idx(r, i);
+
+		if (strcmp(harness_json_str(e, "sensor"), "c1-door") == 0 &&
+		    harness_json_num(e, "max", &v) && v == *(double *)want)
+			return true;
+	}
+	return false;
+}
+
+/* Write text into the FIFO once the fake has made it (the daemon opened the line). */
+static void
+edges(struct harness *h, const char *text)
+{
+	char *p = harness_path(h, "gpio/gpiochip0/17.events");
+	double until = harness_now() + HARNESS_TIMEOUT;
+	struct stat st;
+	int fd = -1;
+
+	while (harness_now() < until) {
+		if (stat(p, &st) == 0 && S_ISFIFO(st.st_mode) &&
+		    (fd = open(p, O_WRONLY | O_NONBLOCK)) >= 0)
+			break;
+		harness_sleep(0.05);
+	}
+	if (fd < 0)
+		fail_msg("the fake never made %s (the daemon did not request the line)", p);
+	if (write(fd, text, strlen(text)) != (ssize_t)strlen(text))
+		fail_msg("write %s: %s", p, strerror(errno));
+	close(fd);
+	free(p);
+}
+
+static char *
+gpio_config(struct harness *h, double warm_at)
+{
+	char a[32], b[32], *t1, *t2, *cfg;
+
+	snprintf(a, sizeof(a), "%g", warm_at);
+	snprintf(b, sizeof(b), "%g", warm_at + 0.01);
+	t1 = harness_replace(cfg_gpio, "@WARM@", a);
+	t2 = harness_replace(t1, "@WARM1@", b);
+	cfg = harness_write_config(h, "coldgate.cfg", t2);
+	free(t1);
+	free(t2);
+	return cfg;
+}
+
+static const char *const *
+fake_env(struct harness *h, char *buf, size_t len)
+{
+	static const char *env[2];
+
+	snprintf(buf, len, "COLDGATE_FAKEHW_GPIO=%s/gpio", h->dir);
+	env[0] = buf;
+	env[1] = NULL;
+	return env;
+}
+
+static void
+test_door_contact_and_outputs(void **state)
+{
+	struct harness *h = *state;
+	struct harness_sub *sub;
+	char *cfg, envbuf[4200], *p, *id, topic[300], payload[400];
+	double one = 1, zero = 0;
+	long i, opened, closed;
+
+	if (getenv("COLDGATED_FAKEHW") == NULL)
+		fail_msg("COLDGATED_FAKEHW is not set (run through make check)");
+	h->coldgated = getenv("COLDGATED_FAKEHW");
+	p = harness_path(h, "gpio");
+	mkdir(p, 0755);
+	free(p);
+	p = harness_path(h, "gpio/gpiochip0");
+	mkdir(p, 0755);
+	free(p);
+	free(harness_write_file(h, "gpio/gpiochip0/17", "0\n"));	/* door shut */
+
+	cfg = gpio_config(h, 4);
+	sub = harness_sub_start(h, "coldgate/#", false);
+	assert_non_null(sub);
+	assert_int_equal(harness_daemon_start(h, cfg, fake_env(h, envbuf, sizeof(envbuf))), 0);
+
+	/* Safe state at start, before any alarm. */
+	want_out(h, "gpio/gpiochip0/27.out", "0", "buzzer at start");
+	want_out(h, "gpio/gpiochip0/22.out", "0", "lamp at start");
+
+	/* A bouncing contact: one door_open once it has been quiet for 30 ms. */
+	edges(h, "rising\nfalling\nrising\nfalling\nrising\n");
+	opened = harness_sub_wait(sub, 0, "event", is_door_event, "door_open", HARNESS_TIMEOUT);
+	if (opened < 0)
+		fail_msg("no door_open event after the edge burst");
+	if (harness_sub_wait(sub, 0, "telemetry", door_max_is, &one, HARNESS_TIMEOUT) < 0)
+		fail_msg("no telemetry with the door open");
+	edges(h, "falling\nrising\nfalling\n");
+	closed = harness_sub_wait(sub, (size_t)opened, "event", is_door_event, "door_close",
+	    HARNESS_TIMEOUT);
+	if (closed < 0)
+		fail_msg("no door_close event");
+	if (harness_sub_find(sub, (size_t)opened + 1, "event", is_door_event, "door_open") >= 0)
+		fail_msg("the bounces gave more than one door_open");
+	if (harness_sub_wait(sub, (size_t)closed, "telemetry", door_max_is, &zero,
+	    HARNESS_TIMEOUT) < 0)
+		fail_msg("no telemetry with the door shut again");
+
+	/* The cold room warms: buzzer and lamp on; the other zone's buzzer stays off. */
+	i = harness_sub_wait(sub, 0, "alarm/", is_active, NULL, HARNESS_TIMEOUT);
+	if (i < 0)
+		fail_msg("the temperature alarm never fired");
+	want_out(h, "gpio/gpiochip0/27.out", "1", "buzzer with an active alarm");
+	want_out(h, "gpio/gpiochip0/22.out", "1", "lamp with an active alarm");
+	if (!out_now(h, "gpio/gpiochip0/5.out", "0"))
+		fail_msg("house-1's buzzer sounds for a cold-1 alarm");
+
+	/* Acknowledged: the buzzer stops, the lamp stays lit until the alarm clears. */
+	id = strdup(harness_json_str(harness_sub_get(sub, (size_t)i)->json, "id"));
+	snprintf(topic, sizeof(topic), HARNESS_BASE "cmd/ack");
+	snprintf(payload, sizeof(payload), "{\"alarm\":\"%s\",\"by\":\"test\"}", id);
+	assert_int_equal(harness_sub_publish(sub, topic, payload), 0);
+	if (harness_sub_wait(sub, (size_t)i, "alarm/", is_acked, NULL, HARNESS_TIMEOUT) < 0)
+		fail_msg("the ack was not taken");
+	want_out(h, "gpio/gpiochip0/27.out", "0", "buzzer after the ack");
+	harness_sleep(1.0);
+	if (!out_now(h, "gpio/gpiochip0/22.out", "1"))
+		fail_msg("the lamp went out at the ack; it should stay lit until the alarm clears");
+
+	/* A stop leaves every output in its safe state. */
+	assert_int_equal(harness_daemon_stop(h), 0);
+	if (!out_now(h, "gpio/gpiochip0/22.out", "0") || !out_now(h, "gpio/gpiochip0/27.out", "0"))
+		fail_msg("outputs not off after the daemon stopped");
+	free(id);
+	free(cfg);
+	harness_pass(h);
+}
+
+static void
+test_chip_found_after_start(void **state)
+{
+	struct harness *h = *state;
+	struct harness_sub *sub;
+	char *cfg, envbuf[4200], *p;
+	double one = 1;
+
+	if (getenv("COLDGATED_FAKEHW") == NULL)
+		fail_msg("COLDGATED_FAKEHW is not set (run through make check)");
+	h->coldgated = getenv("COLDGATED_FAKEHW");
+	p = harness_path(h, "gpio");
+	mkdir(p, 0755);
+	free(p);
+
+	/* No chip at all: the daemon still starts and reads the rest. */
+	cfg = gpio_config(h, 3000);
+	sub = harness_sub_start(h, "coldgate/#", false);
+	assert_non_null(sub);
+	assert_int_equal(harness_daemon_start(h, cfg, fake_env(h, envbuf, sizeof(envbuf))), 0);
+	if (harness_sub_wait(sub, 0, "telemetry", harness_match_sensor, "c1-t", HARNESS_TIMEOUT) < 0)
+		fail_msg("no telemetry while the GPIO chip is missing");
+	if (!harness_daemon_running(h))
+		fail_msg("the daemon stopped because a GPIO chip was missing");
+
+	/* The chip turns up with the door open: the contact and the outputs are found. */
+	p = harness_path(h, "gpio/gpiochip0");
+	mkdir(p, 0755);
+	free(p);
+	free(harness_write_file(h, "gpio/gpiochip0/17", "1\n"));
+	if (harness_sub_wait(sub, 0, "telemetry", door_max_is, &one, HARNESS_TIMEOUT) < 0)
+		fail_msg("the door contact was not found once its chip appeared");
+	want_out(h, "gpio/gpiochip0/27.out", "0", "buzzer opened late");
+	assert_int_equal(harness_daemon_stop(h), 0);
+	free(cfg);
+	harness_pass(h);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_door_contact_and_outputs, harness_setup,
+		    harness_teardown),
+		cmocka_unit_test_setup_teardown(test_chip_found_after_start, harness_setup,
+		    harness_teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
