@@ -279,8 +279,9 @@ cmd_sensors(const char *path, bool path_given, int argc, char **argv)
 			found += n;
 	}
 	printf("\n# %d device%s found.  Copy the lines you want into sensors = ( ... ) in\n"
-	    "# the configuration, give each an id and its zone, then check it with\n"
-	    "# coldgated --check-config.\n", found, found == 1 ? "" : "s");
+	    "# the configuration, give each an id and its zone (no comma after the\n"
+	    "# last entry), then check it with coldgated --check-config.\n",
+	    found, found == 1 ? "" : "s");
 	/* The config's own strings must not be freed by the blank stand-in. */
 	if (c != &blank) {
 		if (root != NULL)

@@ -9,6 +9,7 @@ extern const struct sensor_driver ds18b20_driver;
 extern const struct sensor_driver dht22_driver;
 extern const struct sensor_driver dht11_driver;
 extern const struct sensor_driver hwmon_driver;
+extern const struct sensor_driver iio_driver;
 extern const struct sensor_driver gpio_contact_driver;
 extern const struct output_driver gpio_output_driver;
 
@@ -18,6 +19,7 @@ static const struct sensor_driver *const drivers[] = {
 	&dht22_driver,
 	&dht11_driver,
 	&hwmon_driver,
+	&iio_driver,
 	&gpio_contact_driver,
 };
 

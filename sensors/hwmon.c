@@ -30,6 +30,12 @@
  * file or a garbled value -> -EIO; a value outside the limits -> -ERANGE.
  *
  * Readings: Q_TEMPERATURE in degrees C and/or Q_HUMIDITY in %RH.
+ *
+ * Scan: every class/hwmon/hwmonN in version order, its name and which of
+ * temp1_input and humidity1_input it has, and a snippet with id
+ * "hwmon-" + name for each that has either.  A second device of a name is
+ * listed as one this driver cannot reach.  The SoC's own sensors
+ * (cpu_thermal) are listed like any other: leave them out of a zone.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -220,10 +226,111 @@ hwmon_close(void *state)
 	free(h);
 }
 
+static int
+hw_filter(const struct dirent *de)
+{
+	return strncmp(de->d_name, "hwmon", 5) == 0;
+}
+
+/* A name that can go into a configuration string as it is. */
+static int
+hw_name_ok(const char *s)
+{
+	if (*s == '\0')
+		return 0;
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s < 0x20 || *s == '"' || *s == '\\' || *s == 0x7f)
+			return 0;
+	return 1;
+}
+
+/* Whether dir/file exists. */
+static int
+hw_has(const char *dir, const char *file)
+{
+	char path[PATH_MAX];
+
+	return (size_t)snprintf(path, sizeof(path), "%s/%s", dir, file) < sizeof(path) &&
+	    access(path, F_OK) == 0;
+}
+
+/* Every hwmon device with a temperature or humidity input, a snippet for each. */
+static int
+hwmon_scan(const struct config *conf, FILE *out)
+{
+	const char *root = conf != NULL && conf->gateway.sysfs_root != NULL ?
+	    conf->gateway.sysfs_root : "/sys";
+	char class[PATH_MAX], dir[PATH_MAX], id[CONFIG_ID_MAX + 1];
+	struct dirent **de;
+	char (*names)[128];
+	int n, found = 0;
+
+	if ((size_t)snprintf(class, sizeof(class), "%s/class/hwmon", root) >= sizeof(class))
+		return -ENAMETOOLONG;
+	if ((n = scandir(class, &de, hw_filter, versionsort)) < 0) {
+		fprintf(out, "# no hwmon devices: %s: %s\n", class, strerror(errno));
+		return 0;
+	}
+	if ((names = calloc((size_t)n + 1, sizeof(*names))) == NULL) {
+		found = -ENOMEM;
+		goto out_free;
+	}
+	for (int i = 0; i < n; i++)
+		if ((size_t)snprintf(dir, sizeof(dir), "%s/%s/name", class, de[i]->d_name) >=
+		    sizeof(dir) || hw_read_file(dir, names[i], sizeof(names[i])) < 0)
+			names[i][0] = '\0';
+	for (int i = 0; i < n; i++) {
+		const char *dev = de[i]->d_name, *name = names[i];
+		int t, h, first = i;
+
+		if (name[0] == '\0')
+			continue;	/* nothing to name it by */
+		if (!hw_name_ok(name)) {
+			fprintf(out, "# %s: a name no configuration can hold\n", dev);
+			continue;
+		}
+		if ((size_t)snprintf(dir, sizeof(dir), "%s/%s", class, dev) >= sizeof(dir))
+			continue;
+		t = hw_has(dir, "temp1_input");
+		h = hw_has(dir, "humidity1_input");
+		if (!t && !h) {
+			fprintf(out, "# %s: %s: no temp1_input or humidity1_input\n", dev, name);
+			continue;
+		}
+		for (int j = 0; j < i && first == i; j++)
+			if (strcmp(names[j], name) == 0)
+				first = j;
+		fprintf(out, "# %s: %s:%s%s", dev, name, t ? " temp1_input" : "",
+		    h ? " humidity1_input" : "");
+		if (first != i) {
+			fprintf(out, "; %s has the same name: the hwmon driver reads that one only\n",
+			    de[first]->d_name);
+			continue;
+		}
+		snprintf(id, sizeof(id), "hwmon-%s", name);
+		for (char *p = id; *p != '\0'; p++)
+			if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+			    (*p >= '0' && *p <= '9') || *p == '_' || *p == '-'))
+				*p = '-';
+		fprintf(out, "\n{ id = \"%s\"; zone = \"CHANGE-ME\"; driver = \"hwmon\"; "
+		    "device = \"%s\"; interval = 10; },\n", id, name);
+		found++;
+	}
+	fprintf(out, "# %d hwmon device%s with temp1_input or humidity1_input\n",
+	    found, found == 1 ? "" : "s");
+	free(names);
+out_free:
+	for (int i = 0; i < n; i++)
+		free(de[i]);
+	free(de);
+	return found;
+}
+
 const struct sensor_driver hwmon_driver = {
 	.name = "hwmon",
 	.open = hwmon_open,
 	.read = hwmon_read,
 	.close = hwmon_close,
 	.blocks = sensor_blocks_always,	/* the kernel converts while we wait */
+	.scan = hwmon_scan,
 };

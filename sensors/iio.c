@@ -28,7 +28,13 @@
  * or a garbled value -> -EIO; a value outside the limits -> -ERANGE.
  *
  * Two readings: Q_TEMPERATURE in degrees C and Q_HUMIDITY in %RH.
+ *
+ * Scan (dht22_driver only, as the kernel cannot tell the parts apart
+ * before it reads one): every bus/iio/devices/iio:deviceN whose name file
+ * says "dht11", the kernel driver's name for both, with a dht22 snippet
+ * and a note that DHT11 parts want driver "dht11".
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -53,13 +59,12 @@ struct dht {
 };
 
 /*
- * Read one integer attribute: 0 and *v, or -EIO for any failure to open,
- * read or parse (strictly: an optional sign, digits, an optional newline).
+ * Read a small file into buf, NUL-terminated, without one trailing
+ * newline.  0, or -EIO for any failure to open or read, or a file too long.
  */
 static int
-dht_read_int(const char *path, long *v)
+dht_read_text(const char *path, char *buf, size_t size)
 {
-	char buf[64], *e;
 	size_t len = 0;
 	ssize_t n;
 	int fd;
@@ -67,11 +72,11 @@ dht_read_int(const char *path, long *v)
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
 		return -EIO;
 	for (;;) {
-		if (len + 1 >= sizeof(buf)) {
+		if (len + 1 >= size) {
 			close(fd);
 			return -EIO;
 		}
-		n = read(fd, buf + len, sizeof(buf) - 1 - len);
+		n = read(fd, buf + len, size - 1 - len);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
@@ -83,15 +88,29 @@ dht_read_int(const char *path, long *v)
 		len += (size_t)n;
 	}
 	close(fd);
+	if (len > 0 && buf[len - 1] == '\n')
+		len--;
 	buf[len] = '\0';
+	return 0;
+}
+
+/*
+ * Read one integer attribute: 0 and *v, or -EIO for any failure to open,
+ * read or parse (strictly: an optional sign, digits, an optional newline).
+ */
+static int
+dht_read_int(const char *path, long *v)
+{
+	char buf[64], *e;
+
+	if (dht_read_text(path, buf, sizeof(buf)) < 0)
+		return -EIO;
 	if (!(buf[0] == '-' || (buf[0] >= '0' && buf[0] <= '9')))
 		return -EIO;
 	errno = 0;
 	*v = strtol(buf, &e, 10);
 	if (errno != 0 || e == buf || *v < INT_MIN || *v > INT_MAX)
 		return -EIO;
-	if (*e == '\n')
-		e++;
 	return *e == '\0' ? 0 : -EIO;
 }
 
@@ -156,12 +175,58 @@ dht_close(void *state)
 	free(d);
 }
 
+static int
+dht_filter(const struct dirent *de)
+{
+	return strncmp(de->d_name, "iio:device", 10) == 0;
+}
+
+/* Every IIO device of the kernel's dht11 driver, a dht22 snippet for each. */
+static int
+dht_scan(const struct config *conf, FILE *out)
+{
+	const char *root = conf != NULL && conf->gateway.sysfs_root != NULL ?
+	    conf->gateway.sysfs_root : "/sys";
+	char devices[PATH_MAX], path[PATH_MAX], name[64];
+	struct dirent **de;
+	int n, found = 0;
+
+	if ((size_t)snprintf(devices, sizeof(devices), "%s/bus/iio/devices", root) >=
+	    sizeof(devices))
+		return -ENAMETOOLONG;
+	if ((n = scandir(devices, &de, dht_filter, versionsort)) < 0) {
+		fprintf(out, "# no IIO devices: %s: %s\n", devices, strerror(errno));
+		return 0;
+	}
+	for (int i = 0; i < n; i++) {
+		const char *dev = de[i]->d_name;
+
+		if ((size_t)snprintf(path, sizeof(path), "%s/%s/name", devices, dev) >=
+		    sizeof(path) || dht_read_text(path, name, sizeof(name)) < 0 ||
+		    strcmp(name, "dht11") != 0)
+			continue;
+		fprintf(out, "# %s: dht11 (the kernel's name for DHT11 and DHT22); "
+		    "a DHT11 part wants driver = \"dht11\"\n", dev);
+		fprintf(out, "{ id = \"dht-%s\"; zone = \"CHANGE-ME\"; driver = \"dht22\"; "
+		    "device = \"%s\"; interval = 10; },\n", dev + 10, dev);
+		found++;
+	}
+	fprintf(out, "# %d DHT sensor%s (dtoverlay=dht11,gpiopin=N)%s\n", found,
+	    found == 1 ? "" : "s", found > 0 ?
+	    "; iio:deviceN numbers change when other IIO devices come or go" : "");
+	for (int i = 0; i < n; i++)
+		free(de[i]);
+	free(de);
+	return found;
+}
+
 const struct sensor_driver dht22_driver = {
 	.name = "dht22",
 	.open = dht_open,
 	.read = dht_read,
 	.close = dht_close,
 	.blocks = sensor_blocks_always,	/* the kernel bit-bangs the frame while we wait */
+	.scan = dht_scan,		/* lists DHT11 parts too: one kernel driver */
 	.min_interval = 2.0,		/* the parts need 2 s between measurements */
 };
 

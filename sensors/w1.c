@@ -40,6 +40,13 @@
  * -> -ENODEV, more than one -> -ENOTUNIQ (name the probe instead).
  *
  * One reading: Q_TEMPERATURE in degrees C.
+ *
+ * Scan: every directory in bus/w1/devices named for a w1_therm family and
+ * a serial number in hex, in name order, with a snippet whose id is "t-"
+ * and the serial's last six digits (the whole name when two probes share
+ * those).  The bus master (w1_bus_master1) and other slaves (a DS2413
+ * switch, 3a-) are left out.  Nothing is read: a conversion takes 750 ms
+ * per probe.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -57,6 +64,17 @@
 #define W1_MIN_MC	(-55000)
 #define W1_MAX_MC	125000
 #define W1_POWER_ON_MC	85000
+
+/* The w1_therm families: "xx-" prefixes of the devices' directories. */
+static const struct {
+	const char	*prefix;
+	const char	*part;
+} w1_families[] = {
+	{ "28-", "DS18B20" }, { "10-", "DS18S20" }, { "22-", "DS1822" },
+	{ "3b-", "DS1825" }, { "42-", "DS28EA00" },
+};
+
+#define W1_NFAMILIES	(sizeof(w1_families) / sizeof(w1_families[0]))
 
 struct w1 {
 	char	*devices;	/* {root}/bus/w1/devices */
@@ -204,7 +222,6 @@ w1_set_device(struct w1 *w, const char *dev)
 static int
 w1_find_auto(struct w1 *w)
 {
-	static const char *const families[] = { "28-", "10-", "22-", "3b-", "42-" };
 	char found[NAME_MAX + 1] = "";
 	struct dirent *de;
 	size_t n = 0;
@@ -213,8 +230,8 @@ w1_find_auto(struct w1 *w)
 	if ((d = opendir(w->devices)) == NULL)
 		return -ENODEV;
 	while ((de = readdir(d)) != NULL)
-		for (size_t i = 0; i < sizeof(families) / sizeof(families[0]); i++)
-			if (strncmp(de->d_name, families[i], 3) == 0) {
+		for (size_t i = 0; i < W1_NFAMILIES; i++)
+			if (strncmp(de->d_name, w1_families[i].prefix, 3) == 0) {
 				if (n++ == 0)
 					snprintf(found, sizeof(found), "%s", de->d_name);
 				break;
@@ -295,10 +312,68 @@ ds18b20_read(void *state, const struct sensor_clock *clk, struct reading *out, s
 	return 1;
 }
 
+/* The part a probe's directory name is for, or NULL when it is not a w1_therm probe. */
+static const char *
+w1_therm_part(const char *name)
+{
+	size_t i, n;
+
+	for (i = 0; i < W1_NFAMILIES; i++)
+		if (strncmp(name, w1_families[i].prefix, 3) == 0)
+			break;
+	if (i == W1_NFAMILIES)
+		return NULL;
+	for (n = 0; w1_ishex(name[3 + n]); n++)
+		;
+	return name[3 + n] == '\0' && n >= 6 ? w1_families[i].part : NULL;
+}
+
+static int
+w1_therm_filter(const struct dirent *de)
+{
+	return w1_therm_part(de->d_name) != NULL;
+}
+
+/* Every thermometer on the bus, a snippet for each. */
+static int
+ds18b20_scan(const struct config *conf, FILE *out)
+{
+	const char *root = conf != NULL && conf->gateway.sysfs_root != NULL ?
+	    conf->gateway.sysfs_root : "/sys";
+	char devices[PATH_MAX];
+	struct dirent **de;
+	int n;
+
+	if ((size_t)snprintf(devices, sizeof(devices), "%s/bus/w1/devices", root) >=
+	    sizeof(devices))
+		return -ENAMETOOLONG;
+	if ((n = scandir(devices, &de, w1_therm_filter, alphasort)) < 0) {
+		fprintf(out, "# no 1-Wire bus: %s: %s (dtoverlay=w1-gpio?)\n",
+		    devices, strerror(errno));
+		return 0;
+	}
+	fprintf(out, "# %d probe%s on the 1-Wire bus\n", n, n == 1 ? "" : "s");
+	for (int i = 0; i < n; i++) {
+		const char *dev = de[i]->d_name, *tail = dev + strlen(dev) - 6;
+		int clash = 0;
+
+		for (int j = 0; j < n && !clash; j++)
+			clash = j != i && strcmp(de[j]->d_name + strlen(de[j]->d_name) - 6, tail) == 0;
+		fprintf(out, "# %s: %s\n", dev, w1_therm_part(dev));
+		fprintf(out, "{ id = \"t-%s\"; zone = \"CHANGE-ME\"; driver = \"ds18b20\"; "
+		    "device = \"%s\"; interval = 10; },\n", clash ? dev : tail, dev);
+	}
+	for (int i = 0; i < n; i++)
+		free(de[i]);
+	free(de);
+	return n;
+}
+
 const struct sensor_driver ds18b20_driver = {
 	.name = "ds18b20",
 	.open = ds18b20_open,
 	.read = ds18b20_read,
 	.close = ds18b20_close,
 	.blocks = sensor_blocks_always,	/* the kernel converts while we wait */
+	.scan = ds18b20_scan,
 };
