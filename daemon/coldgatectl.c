@@ -225,7 +225,7 @@ cmd_sensors(const char *path, bool path_given, int argc, char **argv)
 	bool scan = false;
 	int ch, found = 0;
 
-	optind = 1;
+	optind = 0;
 	while ((ch = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
 		switch (ch) {
 		case 's':

@@ -10,6 +10,9 @@ extern const struct sensor_driver dht22_driver;
 extern const struct sensor_driver dht11_driver;
 extern const struct sensor_driver hwmon_driver;
 extern const struct sensor_driver iio_driver;
+extern const struct sensor_driver sht3x_driver;
+extern const struct sensor_driver sht4x_driver;
+extern const struct sensor_driver scd4x_driver;
 extern const struct sensor_driver gpio_contact_driver;
 extern const struct output_driver gpio_output_driver;
 
@@ -20,6 +23,9 @@ static const struct sensor_driver *const drivers[] = {
 	&dht11_driver,
 	&hwmon_driver,
 	&iio_driver,
+	&sht3x_driver,
+	&sht4x_driver,
+	&scd4x_driver,
 	&gpio_contact_driver,
 };
 

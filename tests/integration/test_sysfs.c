@@ -177,10 +177,55 @@ test_blocking_reads_do_not_stall_the_loop(void **state)
 	harness_pass(h);
 }
 
+/*
+ * coldgatectl sensors --scan on the fixture tree: the probes and devices
+ * there are listed as snippets, and "sensors" without --scan lists the
+ * configured ones.
+ */
+static void
+test_scan_lists_what_is_attached(void **state)
+{
+	struct harness *h = *state;
+	char root[4200], *cfg, *out = NULL, *err = NULL;
+	int rc;
+
+	snprintf(root, sizeof(root), "%s/tests/fixtures/sysfs", getenv("COLDGATE_TOP"));
+	cfg = harness_write_config(h, "coldgate.cfg", cfg_text);
+	{
+		const char *argv[] = { h->coldgatectl, "-c", cfg, "sensors", "--scan", "--sysfs-root",
+		    root, NULL };
+
+		rc = harness_run(h, argv, &out, &err, HARNESS_TIMEOUT);
+		if (rc != 0)
+			fail_msg("coldgatectl sensors --scan exited %d:\n%s", rc, err);
+		if (strstr(out, "driver = \"ds18b20\"; device = \"28-000000000001\"") == NULL ||
+		    strstr(out, "driver = \"dht22\"; device = \"iio:device0\"") == NULL ||
+		    strstr(out, "driver = \"hwmon\"; device = \"sht3x\"") == NULL ||
+		    strstr(out, "driver = \"iio\"; device = \"bme280\"") == NULL)
+			fail_msg("the scan missed devices of the fixture tree:\n%s", out);
+		free(out);
+		free(err);
+	}
+	{
+		const char *argv[] = { h->coldgatectl, "-c", cfg, "sensors", NULL };
+
+		rc = harness_run(h, argv, &out, &err, HARNESS_TIMEOUT);
+		if (rc != 0 || strstr(out, "c1-probe") == NULL || strstr(out, "h1-dht") == NULL)
+			fail_msg("coldgatectl sensors (%d) should list the configured sensors:\n%s%s",
+			    rc, out, err);
+		free(out);
+		free(err);
+	}
+	free(cfg);
+	harness_pass(h);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_scan_lists_what_is_attached,
+		    harness_setup, harness_teardown),
 		cmocka_unit_test_setup_teardown(test_sysfs_drivers_reach_mqtt, harness_setup,
 		    harness_teardown),
 		cmocka_unit_test_setup_teardown(test_blocking_reads_do_not_stall_the_loop,
