@@ -11,6 +11,8 @@
  *    buzzer but leaves the lamp lit, and a stop puts both off.
  *  - A GPIO chip that is not there at start: the daemon runs without it
  *    and finds the door contact and the output once the chip appears.
+ *  - SCD4x, SHT3x and SHT4x on fake i2c-dev buses (ioctl I2C_RDWR
+ *    answered by emulated parts).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -297,6 +299,121 @@ test_chip_found_after_start(void **state)
 	harness_pass(h);
 }
 
+static const char cfg_i2c[] =
+	HARNESS_CFG_HEAD
+	"publish = { interval = 1; };\n"
+	"zones = ( { id = \"house-1\"; name = \"香菇出菇房 1\"; }, { id = \"cold-1\"; } );\n"
+	"sensors = (\n"
+	"  { id = \"h1-co2\"; zone = \"house-1\"; driver = \"scd4x\"; device = \"/dev/i2c-1\"; interval = 0.5; },\n"
+	"  { id = \"c1-sht\"; zone = \"cold-1\"; driver = \"sht3x\"; device = \"/dev/i2c-1\"; interval = 0.5; },\n"
+	"  { id = \"c1-sht4\"; zone = \"cold-1\"; driver = \"sht4x\"; device = \"/dev/i2c-3\"; interval = 0.5; },\n"
+	"  { id = \"c1-bad\"; zone = \"cold-1\"; driver = \"sht3x\"; device = \"/dev/i2c-1\"; address = 0x45;\n"
+	"    interval = 0.5; }\n"
+	");\n";
+
+/* The mean of sensor/quantity in a telemetry message, or NAN. */
+static double
+mean_of(const struct harness_msg *m, const char *sensor, const char *quantity)
+{
+	json_object *r = harness_json_get(m->json, "readings");
+	double v;
+
+	for (size_t i = 0; r != NULL && i < json_object_array_length(r); i++) {
+		json_object *e = json_object_array_get_idx(r, i);
+
+		if (strcmp(harness_json_str(e, "sensor"), sensor) == 0 &&
+		    strcmp(harness_json_str(e, "quantity"), quantity) == 0 &&
+		    harness_json_num(e, "mean", &v))
+			return v;
+	}
+	return NAN;
+}
+
+static bool
+has_i2c_all(const struct harness_msg *m, void *arg)
+{
+	(void)arg;
+	return !isnan(mean_of(m, "h1-co2", "co2")) && !isnan(mean_of(m, "c1-sht", "humidity")) &&
+	    !isnan(mean_of(m, "c1-sht4", "temperature"));
+}
+
+static bool
+is_fault_of_bad(const struct harness_msg *m, void *arg)
+{
+	const char *t = harness_json_str(m->json, "type");
+	const char *s = harness_json_str(m->json, "sensor");
+
+	(void)arg;
+	return t != NULL && s != NULL && strcmp(t, "sensor_fault") == 0 &&
+	    strcmp(s, "c1-bad") == 0;
+}
+
+/*
+ * I2C parts on the fake i2c-dev bus: an SCD41 (CO2, T, RH), an SHT31 and
+ * an SHT40 on another bus reach mosquitto with the values the fake parts
+ * hold; an SHT31 answering with bad CRCs gives a sensor_fault and never a
+ * reading.
+ */
+static void
+test_i2c_sensors_reach_mqtt(void **state)
+{
+	struct harness *h = *state;
+	struct harness_sub *sub;
+	const struct harness_msg *m;
+	char *cfg, *p, envi2c[4200], *env[3];
+	long i;
+
+	if (getenv("COLDGATED_FAKEHW") == NULL)
+		fail_msg("COLDGATED_FAKEHW is not set (run through make check)");
+	h->coldgated = getenv("COLDGATED_FAKEHW");
+	p = harness_path(h, "i2c");
+	mkdir(p, 0755);
+	free(p);
+	p = harness_path(h, "i2c/i2c-1");
+	mkdir(p, 0755);
+	free(p);
+	p = harness_path(h, "i2c/i2c-3");
+	mkdir(p, 0755);
+	free(p);
+	free(harness_write_file(h, "i2c/i2c-1/0x62", "scd4x 850 22.5 88\n"));
+	free(harness_write_file(h, "i2c/i2c-1/0x44", "sht3x 3.5 91.25\n"));
+	free(harness_write_file(h, "i2c/i2c-1/0x45", "sht3x 3.5 91.25 badcrc\n"));
+	free(harness_write_file(h, "i2c/i2c-3/0x44", "sht4x -18.5 60\n"));
+	snprintf(envi2c, sizeof(envi2c), "COLDGATE_FAKEHW_I2C=%s/i2c", h->dir);
+	env[0] = envi2c;
+	env[1] = "COLDGATE_FAKEHW_I2C_PERIOD_MS=400";
+	env[2] = NULL;
+
+	cfg = harness_write_config(h, "coldgate.cfg", cfg_i2c);
+	sub = harness_sub_start(h, "coldgate/#", false);
+	assert_non_null(sub);
+	assert_int_equal(harness_daemon_start(h, cfg, (const char *const *)env), 0);
+
+	i = harness_sub_wait(sub, 0, "telemetry", has_i2c_all, NULL, HARNESS_TIMEOUT);
+	if (i < 0)
+		fail_msg("no telemetry with the SCD41, the SHT31 and the SHT40");
+	m = harness_sub_get(sub, (size_t)i);
+	/* Within half a raw step of what the fake parts hold (tests/fakehw/README.md). */
+	if (mean_of(m, "h1-co2", "co2") != 850 ||
+	    fabs(mean_of(m, "h1-co2", "temperature") - 22.5) > 0.003 ||
+	    fabs(mean_of(m, "h1-co2", "humidity") - 88) > 0.003 ||
+	    fabs(mean_of(m, "c1-sht", "temperature") - 3.5) > 0.003 ||
+	    fabs(mean_of(m, "c1-sht", "humidity") - 91.25) > 0.003 ||
+	    fabs(mean_of(m, "c1-sht4", "temperature") + 18.5) > 0.003 ||
+	    fabs(mean_of(m, "c1-sht4", "humidity") - 60) > 0.003)
+		fail_msg("values differ from the fake parts': %s", m->payload);
+	if (harness_sub_wait(sub, 0, "event", is_fault_of_bad, NULL, HARNESS_TIMEOUT) < 0)
+		fail_msg("no sensor_fault for the SHT31 with bad CRCs");
+	for (size_t k = 0; k < harness_sub_count(sub); k++) {
+		m = harness_sub_get(sub, k);
+		if (strstr(m->topic, "telemetry") != NULL && strstr(m->payload, "\"c1-bad\"") != NULL)
+			fail_msg("a reading of the bad-CRC part was published: %s", m->payload);
+	}
+	assert_int_equal(harness_daemon_stop(h), 0);
+	free(cfg);
+	harness_pass(h);
+}
+
 int
 main(void)
 {
@@ -304,6 +421,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_door_contact_and_outputs, harness_setup,
 		    harness_teardown),
 		cmocka_unit_test_setup_teardown(test_chip_found_after_start, harness_setup,
+		    harness_teardown),
+		cmocka_unit_test_setup_teardown(test_i2c_sensors_reach_mqtt, harness_setup,
 		    harness_teardown),
 	};
 
