@@ -108,6 +108,8 @@ install: all
 	install -D -m 0644 config/coldgate.cfg $(DESTDIR)$(SYSCONFDIR)/coldgate/coldgate.cfg.example
 	install -d $(DESTDIR)$(SYSCONFDIR)/coldgate/profiles
 	install -m 0644 config/profiles/*.cfg config/profiles/README.md $(DESTDIR)$(SYSCONFDIR)/coldgate/profiles/
+	install -d $(DESTDIR)$(SYSCONFDIR)/coldgate/examples
+	install -m 0644 config/examples/*.cfg $(DESTDIR)$(SYSCONFDIR)/coldgate/examples/
 	install -d -m 0750 $(DESTDIR)/var/lib/coldgate
 
 clean:
