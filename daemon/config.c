@@ -1042,6 +1042,11 @@ parse_registers(struct parser *p, const config_setting_t *g, const char *pre,
 		perr(p, list, key, "must not be empty");
 		return;
 	}
+	if (n > SENSOR_MAX_READINGS) {
+		perr(p, list, key, "%zu registers; a sensor gives at most %d readings (make it "
+		    "two sensors)", n, SENSOR_MAX_READINGS);
+		return;
+	}
 	if ((sc->regs = xcalloc(p, n, sizeof(*sc->regs))) == NULL)
 		return;
 	sc->nregs = n;
@@ -1732,6 +1737,43 @@ next:
 	p->dir = saved_dir;
 }
 
+/* Modbus sensors on one serial line share its settings: one port, one baud rate. */
+static void
+check_modbus_lines(struct parser *p, const config_setting_t *root)
+{
+	const struct config *c = p->conf;
+	const config_setting_t *list = config_setting_get_member(root, "sensors");
+	char key[KEY_MAX];
+
+	for (size_t i = 0; list != NULL && i < c->nsensors; i++) {
+		const struct sensor_cfg *a = &c->sensors[i];
+
+		if (a->driver == NULL || strcmp(a->driver, "modbus") != 0 || a->device == NULL)
+			continue;
+		for (size_t j = 0; j < i; j++) {
+			const struct sensor_cfg *b = &c->sensors[j];
+
+			if (b->driver == NULL || strcmp(b->driver, "modbus") != 0 ||
+			    b->device == NULL || strcmp(a->device, b->device) != 0)
+				continue;
+			if (a->baud != b->baud || a->parity != b->parity ||
+			    a->data_bits != b->data_bits || a->stop_bits != b->stop_bits) {
+				snprintf(key, sizeof(key), "sensors[%zu].device", i);
+				perr(p, config_setting_get_elem(list, (unsigned int)i), key,
+				    "\"%s\" is also sensors[%zu]'s line (line %d) with other settings: "
+				    "units on one line share baud, parity, data_bits and stop_bits",
+				    a->device, j, b->line);
+			} else if (a->unit == b->unit) {
+				snprintf(key, sizeof(key), "sensors[%zu].unit", i);
+				perr(p, config_setting_get_elem(list, (unsigned int)i), key,
+				    "unit %d on \"%s\" is also sensors[%zu] (line %d)", a->unit,
+				    a->device, j, b->line);
+			}
+			break;
+		}
+	}
+}
+
 /* Sensors name zones that may be listed after them. */
 static void
 link_sensors(struct parser *p, const config_setting_t *root)
@@ -1822,6 +1864,7 @@ parse_root(struct parser *p, const config_setting_t *root)
 	parse_zones(p, root);
 	parse_sensors(p, root);
 	link_sensors(p, root);
+	check_modbus_lines(p, root);
 	parse_alarms(p, root);
 	parse_outputs(p, root);
 	finish(p, store_path);

@@ -13,6 +13,7 @@ extern const struct sensor_driver iio_driver;
 extern const struct sensor_driver sht3x_driver;
 extern const struct sensor_driver sht4x_driver;
 extern const struct sensor_driver scd4x_driver;
+extern const struct sensor_driver modbus_driver;
 extern const struct sensor_driver gpio_contact_driver;
 extern const struct output_driver gpio_output_driver;
 
@@ -26,6 +27,7 @@ static const struct sensor_driver *const drivers[] = {
 	&sht3x_driver,
 	&sht4x_driver,
 	&scd4x_driver,
+	&modbus_driver,
 	&gpio_contact_driver,
 };
 

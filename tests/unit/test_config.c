@@ -550,6 +550,46 @@ shipped_configs_load(void **state)
 	assert_true(c->nzones > 0 && c->nsensors > 0 && c->nalarms > 0);
 	config_free(c);
 
+	/* The README's wiring examples: every driver of real hardware and outputs. */
+	c = load_good(at_top("config/examples/cold-room.cfg"));
+	assert_int_equal(c->nsensors, 5);
+	assert_int_equal(c->noutputs, 2);
+	assert_true((i = config_sensor_index(c, "c2-air")) >= 0);
+	s = &c->sensors[i];
+	assert_string_equal(s->host, "192.168.10.50");
+	assert_int_equal(s->unit, 3);
+	assert_int_equal(s->nregs, 2);				/* map = "input-t-rh" */
+	assert_int_equal(s->regs[0].quantity, Q_TEMPERATURE);
+	assert_int_equal(s->regs[0].fn, MODBUS_FN_INPUT);
+	assert_int_equal(s->regs[0].reg, 1);
+	assert_true(s->regs[0].scale == 0.1 && s->regs[0].is_signed);
+	assert_int_equal(s->regs[1].quantity, Q_HUMIDITY);
+	assert_int_equal(s->regs[1].reg, 2);
+	assert_true((i = config_sensor_index(c, "c1-air")) >= 0);
+	assert_int_equal(c->sensors[i].address, 0x44);
+	assert_true((i = config_sensor_index(c, "c1-door")) >= 0);
+	assert_int_equal(c->sensors[i].gpio_line, 27);
+	assert_int_equal(c->sensors[i].debounce_ms, 50);
+	assert_int_equal(c->outputs[0].role, OUTPUT_BUZZER);
+	assert_int_equal(c->outputs[0].nzones, 1);
+	assert_string_equal(c->outputs[0].zones[0], "cold-1");
+	assert_int_equal(c->outputs[1].role, OUTPUT_LAMP);
+	assert_true(c->outputs[1].active_low);
+	assert_int_equal(c->outputs[1].nzones, 0);
+	config_free(c);
+	c = load_good(at_top("config/examples/mushroom-house.cfg"));
+	assert_true((i = config_sensor_index(c, "h1-far")) >= 0);
+	s = &c->sensors[i];
+	assert_string_equal(s->device, "/dev/ttyUSB0");
+	assert_int_equal(s->baud, 9600);
+	assert_int_equal(s->parity, 'N');
+	assert_int_equal(s->regs[0].quantity, Q_HUMIDITY);	/* map = "holding-rh-t" */
+	assert_int_equal(s->regs[0].fn, MODBUS_FN_HOLDING);
+	assert_int_equal(s->regs[0].reg, 0);
+	assert_int_equal(s->regs[1].reg, 1);
+	assert_true(s->regs[1].is_signed);
+	config_free(c);
+
 	c = load_good(at_top("config/demo.cfg"));
 	assert_string_equal(c->gateway.id, "demo-gw");
 	assert_string_equal(c->gateway.site, "示范园区");
