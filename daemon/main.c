@@ -48,8 +48,8 @@
 #define TOPIC_MAX		256
 /* Store pruning batches per housekeeping tick (each at most 1000 rows). */
 #define PRUNE_BATCHES		20
-/* Worker threads for blocking reads: one per driver (bus). */
-#define MAX_WORKERS		8
+/* Worker threads for blocking reads: one per bus (or per driver). */
+#define MAX_WORKERS		16
 /* Failed reads are retried sooner than the interval, then less and less often, up to this. */
 #define RETRY_MIN_MS		1000
 #define RETRY_MAX_MS		30000
@@ -822,23 +822,29 @@ on_worker(struct daemon *d, size_t k)
 	}
 }
 
-/* A worker per driver whose reads block, for the current sensor set. */
+/* A worker per bus (or per driver) whose reads block, for the current sensor set. */
 static void
 workers_start(struct daemon *d)
 {
 	for (size_t i = 0; i < d->nsensors; i++) {
 		struct sensor_rt *s = &d->sensors[i];
+		char name[128];
 		size_t k;
 
 		if (s->drv->blocks == NULL || !s->drv->blocks(s->cfg))
 			continue;
+		/* One worker per bus (a serial line, an I2C adapter), whatever the drivers on it. */
+		if (s->drv->bus != NULL && s->drv->bus(s->cfg) != NULL)
+			snprintf(name, sizeof(name), "%s", s->drv->bus(s->cfg));
+		else
+			snprintf(name, sizeof(name), "%s", s->drv->name);
 		for (k = 0; k < d->nworkers; k++)
-			if (strcmp(worker_name(d->workers[k]), s->drv->name) == 0)
+			if (strcmp(worker_name(d->workers[k]), name) == 0)
 				break;
 		if (k == d->nworkers) {
 			struct epoll_event ev = { .events = EPOLLIN, .data.u32 = FD_COUNT + (uint32_t)k };
 
-			if (k == MAX_WORKERS || worker_start(&d->workers[k], s->drv->name) < 0) {
+			if (k == MAX_WORKERS || worker_start(&d->workers[k], name) < 0) {
 				log_warnx("sensor %s: no worker thread; reading it on the main loop",
 				    s->cfg->id);
 				continue;

@@ -54,6 +54,14 @@ struct sensor_driver {
 	 */
 	bool		(*blocks)(const struct sensor_cfg *);
 	/*
+	 * Which bus a blocking sensor is on, as a name unique across drivers
+	 * (its device node "/dev/i2c-1", "/dev/ttyUSB0"; "tcp:HOST"): sensors
+	 * on one bus share a worker and are read one at a time, different
+	 * buses in parallel.  NULL, or a NULL result: one worker for the
+	 * whole driver.
+	 */
+	const char	*(*bus)(const struct sensor_cfg *);
+	/*
 	 * Sensors that report changes as they happen (a door contact).  The
 	 * fd the loop waits on for reading; -1 or a NULL callback: none.
 	 * events() is called when it is readable, on the main loop (it must
@@ -76,6 +84,8 @@ struct sensor_driver {
 
 /* For .blocks of drivers whose every read may block (sysfs reads that wait on the kernel). */
 bool	 sensor_blocks_always(const struct sensor_cfg *);
+/* For .bus of drivers on a device node (I2C, serial), or a TCP host: device, else "tcp:" host. */
+const char *sensor_bus_of(const struct sensor_cfg *);
 
 /* The driver of that name, or NULL. */
 const struct sensor_driver *sensor_driver_find(const char *name);

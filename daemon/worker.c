@@ -15,7 +15,7 @@ struct worker {
 	pthread_t	 thread;
 	int		 jobs[2];	/* main writes [1], the thread reads [0] */
 	int		 results[2];	/* the thread writes [1], main reads [0] */
-	char		 name[32];
+	char		 name[128];	/* the bus or driver; a longer one is cut (two buses then share) */
 };
 
 static int64_t

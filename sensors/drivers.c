@@ -1,5 +1,8 @@
 /* The table of sensor drivers: add a new driver's descriptor here. */
+#include <stdio.h>
 #include <string.h>
+
+#include "config.h"
 
 #include "output.h"
 #include "sensor.h"
@@ -66,4 +69,17 @@ output_driver_find(const char *name)
 		if (strcmp(output_drivers[i]->name, name) == 0)
 			return output_drivers[i];
 	return NULL;
+}
+
+const char *
+sensor_bus_of(const struct sensor_cfg *sc)
+{
+	static __thread char tcp[300];
+
+	if (sc->device != NULL)
+		return sc->device;
+	if (sc->host == NULL)
+		return NULL;
+	snprintf(tcp, sizeof(tcp), "tcp:%s", sc->host);
+	return tcp;
 }

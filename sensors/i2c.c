@@ -524,6 +524,7 @@ const struct sensor_driver sht3x_driver = {
 	.read = sht3x_read,
 	.close = i2c_close,
 	.blocks = sensor_blocks_always,	/* sleeps through the conversion */
+	.bus = sensor_bus_of,		/* one worker per adapter or line */
 	.scan = i2c_scan,		/* finds SHT4x and SCD4x too */
 };
 
@@ -533,6 +534,7 @@ const struct sensor_driver sht4x_driver = {
 	.read = sht4x_read,
 	.close = i2c_close,
 	.blocks = sensor_blocks_always,	/* sleeps through the conversion */
+	.bus = sensor_bus_of,		/* one worker per adapter or line */
 };
 
 const struct sensor_driver scd4x_driver = {
@@ -541,4 +543,5 @@ const struct sensor_driver scd4x_driver = {
 	.read = scd4x_read,
 	.close = scd4x_close,
 	.blocks = sensor_blocks_always,	/* sleeps through the command times */
+	.bus = sensor_bus_of,		/* one worker per adapter or line */
 };

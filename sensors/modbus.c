@@ -703,5 +703,6 @@ const struct sensor_driver modbus_driver = {
 	.read = mb_read,
 	.close = mb_close,
 	.blocks = sensor_blocks_always,	/* a round trip takes tens of ms, no answer timeout_ms */
+	.bus = sensor_bus_of,		/* one worker per adapter or line */
 	.scan = mb_scan,
 };

@@ -13,6 +13,8 @@
  *    and finds the door contact and the output once the chip appears.
  *  - SCD4x, SHT3x and SHT4x on fake i2c-dev buses (ioctl I2C_RDWR
  *    answered by emulated parts).
+ *  - Modbus RTU units on a pseudo-terminal and a Modbus TCP unit, served
+ *    by a real slave (tests/lib/modbus_slave.c): no fake needed.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -30,6 +32,7 @@
 #include <unistd.h>
 
 #include "lib/harness.h"
+#include "lib/modbus_slave.h"
 
 static const char cfg_gpio[] =
 	HARNESS_CFG_HEAD
@@ -414,6 +417,150 @@ test_i2c_sensors_reach_mqtt(void **state)
 	harness_pass(h);
 }
 
+/* Readings of sensor in a telemetry message (its "n" for any quantity), 0 if none. */
+static int64_t
+n_of(const struct harness_msg *m, const char *sensor)
+{
+	json_object *r = harness_json_get(m->json, "readings");
+	int64_t n;
+
+	for (size_t i = 0; r != NULL && i < json_object_array_length(r); i++) {
+		json_object *e = json_object_array_get_idx(r, i);
+
+		if (strcmp(harness_json_str(e, "sensor"), sensor) == 0 &&
+		    harness_json_int(e, "n", &n))
+			return n;
+	}
+	return 0;
+}
+
+static bool
+has_modbus_all(const struct harness_msg *m, void *arg)
+{
+	(void)arg;
+	return !isnan(mean_of(m, "mb-1", "humidity")) && !isnan(mean_of(m, "mb-2", "humidity")) &&
+	    !isnan(mean_of(m, "mb-tcp", "humidity"));
+}
+
+static bool
+is_event_of(const struct harness_msg *m, void *want)
+{
+	const char *const *w = want;	/* { type, sensor } */
+	const char *t = harness_json_str(m->json, "type");
+	const char *s = harness_json_str(m->json, "sensor");
+
+	return t != NULL && s != NULL && strcmp(t, w[0]) == 0 && strcmp(s, w[1]) == 0;
+}
+
+/*
+ * RS485 and TCP Modbus transmitters, served by a real libmodbus-framed
+ * slave on a pseudo-terminal and on a loopback port: both register maps
+ * give the transmitters' values; a CRC-garbling unit gives a sensor_fault
+ * and, once mended, sensor_recovered.  Ten units on the same line never
+ * answer (200 ms timeouts each), yet a sensor on another bus is read in
+ * every window: the loop never waits on a bus.
+ */
+static void
+test_modbus_sensors_reach_mqtt(void **state)
+{
+	struct harness *h = *state;
+	struct harness_sub *sub;
+	struct modbus_slave *rtu, *tcp;
+	const struct harness_msg *m;
+	char *link, *cfg, *text, *t1, sensors[4096], port[16];
+	const char *fault_mb2[] = { "sensor_fault", "mb-2" };
+	const char *back_mb2[] = { "sensor_recovered", "mb-2" };
+	const char *fault_dead[] = { "sensor_fault", "dead-3" };
+	size_t len = 0;
+	long i, first;
+	int windows = 0;
+
+	link = harness_path(h, "ttyUSB0");
+	assert_non_null(rtu = modbus_slave_start_rtu(link));
+	assert_non_null(tcp = modbus_slave_start_tcp(0));
+	/* Unit 1, holding 0 = RH x 10, 1 = T x 10; unit 2, input 1 = T x 10, 2 = RH x 10. */
+	assert_int_equal(modbus_slave_add_unit(rtu, 1), 0);
+	assert_int_equal(modbus_slave_set_reg(rtu, 1, MODBUS_SLAVE_HOLDING, 0, 553), 0);
+	assert_int_equal(modbus_slave_set_reg(rtu, 1, MODBUS_SLAVE_HOLDING, 1, 0xFFE7), 0);
+	assert_int_equal(modbus_slave_add_unit(rtu, 2), 0);
+	assert_int_equal(modbus_slave_set_reg(rtu, 2, MODBUS_SLAVE_INPUT, 1, 35), 0);
+	assert_int_equal(modbus_slave_set_reg(rtu, 2, MODBUS_SLAVE_INPUT, 2, 912), 0);
+	assert_int_equal(modbus_slave_add_unit(tcp, 1), 0);
+	assert_int_equal(modbus_slave_set_reg(tcp, 1, MODBUS_SLAVE_HOLDING, 0, 800), 0);
+	assert_int_equal(modbus_slave_set_reg(tcp, 1, MODBUS_SLAVE_HOLDING, 1, 125), 0);
+
+	len += (size_t)snprintf(sensors + len, sizeof(sensors) - len,
+	    "  { id = \"mb-1\"; zone = \"house-1\"; driver = \"modbus\"; device = \"%s\"; unit = 1;\n"
+	    "    map = \"holding-rh-t\"; timeout_ms = 200; interval = 0.5; },\n"
+	    "  { id = \"mb-2\"; zone = \"house-1\"; driver = \"modbus\"; device = \"%s\"; unit = 2;\n"
+	    "    map = \"input-t-rh\"; timeout_ms = 200; interval = 0.5; },\n"
+	    "  { id = \"mb-tcp\"; zone = \"cold-1\"; driver = \"modbus\"; host = \"127.0.0.1\"; port = @MBPORT@;\n"
+	    "    unit = 1; map = \"holding-rh-t\"; interval = 0.5; },\n"
+	    "  { id = \"fast\"; zone = \"cold-1\"; driver = \"sim\"; quantity = \"temperature\"; interval = 0.2;\n"
+	    "    script = ( (0, 2), (3600, 2) ); }", link, link);
+	for (int u = 3; u <= 12; u++)
+		len += (size_t)snprintf(sensors + len, sizeof(sensors) - len,
+		    ",\n  { id = \"dead-%d\"; zone = \"house-1\"; driver = \"modbus\"; device = \"%s\";"
+		    " unit = %d; map = \"holding-rh-t\"; timeout_ms = 200; interval = 0.5; }", u, link, u);
+	snprintf(port, sizeof(port), "%d", modbus_slave_port(tcp));
+	if (asprintf(&text, "%s%s%s%s", HARNESS_CFG_HEAD "publish = { interval = 1; };\n"
+	    "zones = ( { id = \"house-1\"; }, { id = \"cold-1\"; } );\n", "sensors = (\n", sensors,
+	    "\n);\n") < 0)
+		fail_msg("out of memory");
+	t1 = harness_replace(text, "@MBPORT@", port);
+	cfg = harness_write_config(h, "coldgate.cfg", t1);
+	free(t1);
+	free(text);
+
+	sub = harness_sub_start(h, "coldgate/#", false);
+	assert_non_null(sub);
+	assert_int_equal(harness_daemon_start(h, cfg, NULL), 0);
+
+	i = harness_sub_wait(sub, 0, "telemetry", has_modbus_all, NULL, HARNESS_TIMEOUT);
+	if (i < 0)
+		fail_msg("no telemetry with both RTU units and the TCP unit");
+	m = harness_sub_get(sub, (size_t)i);
+	if (mean_of(m, "mb-1", "humidity") != 55.3 || mean_of(m, "mb-1", "temperature") != -2.5 ||
+	    mean_of(m, "mb-2", "temperature") != 3.5 || mean_of(m, "mb-2", "humidity") != 91.2 ||
+	    mean_of(m, "mb-tcp", "humidity") != 80 || mean_of(m, "mb-tcp", "temperature") != 12.5)
+		fail_msg("values differ from the slaves' registers: %s", m->payload);
+	if (harness_sub_wait(sub, 0, "event", is_event_of, fault_dead, HARNESS_TIMEOUT) < 0)
+		fail_msg("no sensor_fault for a unit that never answers");
+
+	/* The sensor on another bus was read in every window while the dead units timed out. */
+	first = harness_sub_find(sub, 0, "telemetry", harness_match_sensor, "fast");
+	/* Its first window may have begun before the daemon did: judge the ones after it. */
+	for (size_t k = (size_t)(first < 0 ? 0 : first + 1); first >= 0 &&
+	    k < harness_sub_count(sub); k++) {
+		m = harness_sub_get(sub, k);
+		if (strstr(m->topic, "/telemetry") == NULL)
+			continue;
+		if (n_of(m, "fast") < 2)
+			fail_msg("window %zu has %lld reads of the 5-per-second sensor: the loop "
+			    "stalled behind the Modbus line: %s", k, (long long)n_of(m, "fast"),
+			    m->payload);
+		windows++;
+	}
+	if (windows < 2)
+		fail_msg("too few windows to judge (%d)", windows);
+
+	/* A unit whose frames arrive garbled: one fault event, then recovery once mended. */
+	i = (long)harness_sub_count(sub);
+	assert_int_equal(modbus_slave_set_fault(rtu, 2, MODBUS_SLAVE_BAD_CRC, 0, -1), 0);
+	if (harness_sub_wait(sub, (size_t)i, "event", is_event_of, fault_mb2, HARNESS_TIMEOUT) < 0)
+		fail_msg("no sensor_fault for the unit answering with bad CRCs");
+	assert_int_equal(modbus_slave_set_fault(rtu, 2, MODBUS_SLAVE_OK, 0, 0), 0);
+	if (harness_sub_wait(sub, (size_t)i, "event", is_event_of, back_mb2, HARNESS_TIMEOUT) < 0)
+		fail_msg("no sensor_recovered once the unit answered properly again");
+
+	assert_int_equal(harness_daemon_stop(h), 0);
+	modbus_slave_stop(rtu);
+	modbus_slave_stop(tcp);
+	free(link);
+	free(cfg);
+	harness_pass(h);
+}
+
 int
 main(void)
 {
@@ -423,6 +570,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_chip_found_after_start, harness_setup,
 		    harness_teardown),
 		cmocka_unit_test_setup_teardown(test_i2c_sensors_reach_mqtt, harness_setup,
+		    harness_teardown),
+		cmocka_unit_test_setup_teardown(test_modbus_sensors_reach_mqtt, harness_setup,
 		    harness_teardown),
 	};
 
