@@ -8,7 +8,8 @@
  *    door readings in telemetry; the door's close gives door_close.
  *  - Local outputs: the buzzer and the lamp are off (safe) at start, both
  *    come on with an alarm of their zone, an acknowledgement silences the
- *    buzzer but leaves the lamp lit, and a stop puts both off.
+ *    buzzer but leaves the lamp lit until the alarm clears, and a stop
+ *    puts both off.
  *  - A GPIO chip that is not there at start: the daemon runs without it
  *    and finds the door contact and the output once the chip appears.
  *  - SCD4x, SHT3x and SHT4x on fake i2c-dev buses (ioctl I2C_RDWR
@@ -42,7 +43,8 @@ static const char cfg_gpio[] =
 	"  { id = \"c1-door\"; zone = \"cold-1\"; driver = \"gpio-contact\"; chip = \"gpiochip0\"; line = 17;\n"
 	"    debounce_ms = 30; interval = 0.5; },\n"
 	"  { id = \"c1-t\"; zone = \"cold-1\"; driver = \"sim\"; quantity = \"temperature\"; interval = 0.25;\n"
-	"    script = ( (0, 2), (@WARM@, 2), (@WARM1@, 9), (3600, 9) ); }\n"
+	"    script = ( (0, 2), (@T1@, 2), (@T1B@, 9), (@T2@, 9), (@T2B@, 2), (@T3@, 2), (@T3B@, 9),\n"
+	"      (9000, 9) ); }\n"
 	");\n"
 	"alarms = ( { zone = \"cold-1\"; quantity = \"temperature\"; high = 4; } );\n"
 	"outputs = (\n"
@@ -121,6 +123,15 @@ is_acked(const struct harness_msg *m, void *arg)
 	return st != NULL && strcmp(st, "acked") == 0;
 }
 
+static bool
+is_cleared(const struct harness_msg *m, void *arg)
+{
+	const char *st = harness_json_str(m->json, "state");
+
+	(void)arg;
+	return st != NULL && strcmp(st, "cleared") == 0;
+}
+
 /* A telemetry message with door readings of c1-door whose max is *want. */
 static bool
 door_max_is(const struct harness_msg *m, void *want)
@@ -161,18 +172,25 @@ edges(struct harness *h, const char *text)
 	free(p);
 }
 
+/*
+ * The cold room's probe warms to 9 C at t1 s, cools to 2 C at t2 s and
+ * warms again at t3 s.
+ */
 static char *
-gpio_config(struct harness *h, double warm_at)
+gpio_config(struct harness *h, double t1, double t2, double t3)
 {
-	char a[32], b[32], *t1, *t2, *cfg;
+	const char *names[] = { "@T1B@", "@T1@", "@T2B@", "@T2@", "@T3B@", "@T3@" };
+	double at[] = { t1 + 0.01, t1, t2 + 0.01, t2, t3 + 0.01, t3 };
+	char num[32], *t = strdup(cfg_gpio), *u, *cfg;
 
-	snprintf(a, sizeof(a), "%g", warm_at);
-	snprintf(b, sizeof(b), "%g", warm_at + 0.01);
-	t1 = harness_replace(cfg_gpio, "@WARM@", a);
-	t2 = harness_replace(t1, "@WARM1@", b);
-	cfg = harness_write_config(h, "coldgate.cfg", t2);
-	free(t1);
-	free(t2);
+	for (size_t k = 0; k < sizeof(at) / sizeof(at[0]); k++) {
+		snprintf(num, sizeof(num), "%g", at[k]);
+		u = harness_replace(t, names[k], num);
+		free(t);
+		t = u;
+	}
+	cfg = harness_write_config(h, "coldgate.cfg", t);
+	free(t);
 	return cfg;
 }
 
@@ -207,7 +225,7 @@ test_door_contact_and_outputs(void **state)
 	free(p);
 	free(harness_write_file(h, "gpio/gpiochip0/17", "0\n"));	/* door shut */
 
-	cfg = gpio_config(h, 4);
+	cfg = gpio_config(h, 4, 25, 35);
 	sub = harness_sub_start(h, "coldgate/#", false);
 	assert_non_null(sub);
 	assert_int_equal(harness_daemon_start(h, cfg, fake_env(h, envbuf, sizeof(envbuf))), 0);
@@ -255,6 +273,15 @@ test_door_contact_and_outputs(void **state)
 	if (!out_now(h, "gpio/gpiochip0/22.out", "1"))
 		fail_msg("the lamp went out at the ack; it should stay lit until the alarm clears");
 
+	/* The room cools (25 s after start): cleared, and only then the lamp goes out. */
+	if (harness_sub_wait(sub, (size_t)i, "alarm/", is_cleared, NULL, HARNESS_TIMEOUT) < 0)
+		fail_msg("the alarm never cleared");
+	want_out(h, "gpio/gpiochip0/22.out", "0", "lamp once the alarm cleared");
+
+	/* It warms again (35 s): the alarm fires anew and the buzzer sounds again. */
+	want_out(h, "gpio/gpiochip0/27.out", "1", "buzzer when the alarm fires again");
+	want_out(h, "gpio/gpiochip0/22.out", "1", "lamp when the alarm fires again");
+
 	/* A stop leaves every output in its safe state. */
 	assert_int_equal(harness_daemon_stop(h), 0);
 	if (!out_now(h, "gpio/gpiochip0/22.out", "0") || !out_now(h, "gpio/gpiochip0/27.out", "0"))
@@ -280,7 +307,7 @@ test_chip_found_after_start(void **state)
 	free(p);
 
 	/* No chip at all: the daemon still starts and reads the rest. */
-	cfg = gpio_config(h, 3000);
+	cfg = gpio_config(h, 3000, 3600, 4000);
 	sub = harness_sub_start(h, "coldgate/#", false);
 	assert_non_null(sub);
 	assert_int_equal(harness_daemon_start(h, cfg, fake_env(h, envbuf, sizeof(envbuf))), 0);

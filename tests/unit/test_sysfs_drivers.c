@@ -744,7 +744,7 @@ static void
 scan_snippets_load(void **st)
 {
 	static const char *const drivers[] = { "ds18b20", "dht22", "hwmon", "iio" };
-	char path[] = "/tmp/coldgate-sysfs-cfg-XXXXXX", *errors = NULL, *last;
+	char path[] = "/tmp/coldgate-sysfs-cfg-XXXXXX", *errors = NULL, *last, *end;
 	char *text = NULL;
 	size_t len = 0, total = 0;
 	struct config *c;
@@ -766,8 +766,11 @@ scan_snippets_load(void **st)
 		free(out);
 	}
 	assert_int_equal(fclose(f), 0);
-	assert_non_null(last = strrchr(text, ','));	/* libconfig wants no comma after the last */
-	*last = ' ';
+	/* libconfig wants no comma after the last snippet (comments may follow it). */
+	for (last = NULL, end = text; (end = strstr(end, "},")) != NULL; end++)
+		last = end;
+	assert_non_null(last);
+	last[1] = ' ';
 	assert_true((fd = mkstemp(path)) >= 0);
 	assert_non_null(f = fdopen(fd, "w"));
 	fprintf(f, "%s);\n", text);
