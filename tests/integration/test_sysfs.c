@@ -1,6 +1,7 @@
 /*
  * The sysfs drivers inside the real daemon: coldgated with a DS18B20 probe,
- * a DHT22 on the kernel's IIO driver and an SHT3x on hwmon, all pointed at
+ * a DHT22 on the kernel's IIO driver, an SHT3x on hwmon and a BME280 on
+ * IIO by name, all pointed at
  * the fixture tree (gateway.sysfs_root), publishes their values to a real
  * mosquitto; a probe answering with a bad CRC gives a sensor_fault event
  * and never a reading.
@@ -26,7 +27,8 @@ static const char cfg_text[] =
 	"  { id = \"c1-probe\"; zone = \"cold-1\"; driver = \"ds18b20\"; device = \"28-000000000001\"; interval = 0.5; },\n"
 	"  { id = \"c1-bad\"; zone = \"cold-1\"; driver = \"ds18b20\"; device = \"28-000000000002\"; interval = 0.5; },\n"
 	"  { id = \"h1-dht\"; zone = \"house-1\"; driver = \"dht22\"; device = \"iio:device0\"; interval = 2; },\n"
-	"  { id = \"c1-sht\"; zone = \"cold-1\"; driver = \"hwmon\"; device = \"sht3x\"; interval = 0.5; }\n"
+	"  { id = \"c1-sht\"; zone = \"cold-1\"; driver = \"hwmon\"; device = \"sht3x\"; interval = 0.5; },\n"
+	"  { id = \"h1-bme\"; zone = \"house-1\"; driver = \"iio\"; device = \"bme280\"; interval = 0.5; }\n"
 	");\n";
 
 /* The mean of sensor/quantity in a telemetry message, or NAN. */
@@ -52,7 +54,8 @@ has_all(const struct harness_msg *m, void *arg)
 {
 	(void)arg;
 	return !isnan(mean_of(m, "c1-probe", "temperature")) &&
-	    !isnan(mean_of(m, "h1-dht", "humidity")) && !isnan(mean_of(m, "c1-sht", "humidity"));
+	    !isnan(mean_of(m, "h1-dht", "humidity")) && !isnan(mean_of(m, "c1-sht", "humidity")) &&
+	    !isnan(mean_of(m, "h1-bme", "humidity"));
 }
 
 static bool
@@ -90,7 +93,8 @@ test_sysfs_drivers_reach_mqtt(void **state)
 	m = harness_sub_get(sub, (size_t)i);
 	if (mean_of(m, "c1-probe", "temperature") != 21.375 ||
 	    mean_of(m, "h1-dht", "temperature") != 4.5 || mean_of(m, "h1-dht", "humidity") != 91.5 ||
-	    mean_of(m, "c1-sht", "temperature") != 2.5 || mean_of(m, "c1-sht", "humidity") != 87.25)
+	    mean_of(m, "c1-sht", "temperature") != 2.5 || mean_of(m, "c1-sht", "humidity") != 87.25 ||
+	    mean_of(m, "h1-bme", "temperature") != 17.25 || mean_of(m, "h1-bme", "humidity") != 92.773)
 		fail_msg("values differ from the fixture files: %s", m->payload);
 	if (harness_sub_wait(sub, 0, "event", is_fault_of_bad, NULL, HARNESS_TIMEOUT) < 0)
 		fail_msg("no sensor_fault for the probe with a bad CRC");
