@@ -222,6 +222,7 @@ cmd_sensors(const char *path, bool path_given, int argc, char **argv)
 	};
 	struct config blank = { 0 }, *c = NULL;
 	const char *root = NULL;
+	char *saved_root;
 	bool scan = false;
 	int ch, found = 0;
 
@@ -262,6 +263,7 @@ cmd_sensors(const char *path, bool path_given, int argc, char **argv)
 		blank.gateway.sysfs_root = (char *)"/sys";
 		c = &blank;
 	}
+	saved_root = c->gateway.sysfs_root;
 	if (root != NULL)
 		c->gateway.sysfs_root = (char *)root;
 	printf("# coldgate sensor scan, sysfs root %s\n", c->gateway.sysfs_root);
@@ -284,8 +286,7 @@ cmd_sensors(const char *path, bool path_given, int argc, char **argv)
 	    found, found == 1 ? "" : "s");
 	/* The config's own strings must not be freed by the blank stand-in. */
 	if (c != &blank) {
-		if (root != NULL)
-			c->gateway.sysfs_root = NULL;
+		c->gateway.sysfs_root = saved_root;
 		config_free(c);
 	}
 	return ferror(stdout) ? EXIT_STORE : 0;
