@@ -89,10 +89,12 @@ integration: all $(INTEG_BIN) $(FAKEHW_BIN)
 check: all unit integration
 
 # The daemon's main paths under valgrind (slow: not part of check).
-VALGRIND_TESTS = test_telemetry test_outage test_crash test_reload test_overflow test_alarms test_sysfs
-valgrind: all $(INTEG_BIN)
+VALGRIND_TESTS = test_telemetry test_outage test_crash test_reload test_overflow test_alarms test_sysfs \
+	test_quality test_hardware
+valgrind: all $(INTEG_BIN) $(FAKEHW_BIN)
 	@set -e; for t in $(VALGRIND_TESTS); do echo "== $$t under valgrind"; \
 	  COLDGATE_TOP=$(CURDIR) COLDGATED=$(CURDIR)/scripts/valgrind-coldgated \
+	  COLDGATED_FAKEHW=$(CURDIR)/scripts/valgrind-coldgated-fakehw \
 	  COLDGATECTL=$(CURDIR)/$(B)/coldgatectl $(B)/tests/$$t; done
 
 demo: all

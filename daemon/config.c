@@ -102,7 +102,7 @@ static const char *const sensor_keys[] = {
 	"id", "zone", "driver", "interval", "spike_filter", "profile", "quantity", "script",
 	"fail", "read_delay", "device", "chip", "line", "active_low", "debounce_ms",
 	"address", "host", "port", "baud", "parity", "data_bits", "stop_bits", "unit",
-	"timeout_ms", "map", "registers", NULL
+	"timeout_ms", "map", "registers", "bias", NULL
 };
 /*
  * The keys each driver of real hardware uses (beyond id, zone, driver,
@@ -117,7 +117,7 @@ struct driver_keys {
 };
 static const char *const k_device[] = { "device", NULL };
 static const char *const k_i2c[] = { "device", "address", NULL };
-static const char *const k_gpio[] = { "chip", "line", "active_low", "debounce_ms", NULL };
+static const char *const k_gpio[] = { "chip", "line", "active_low", "debounce_ms", "bias", NULL };
 static const char *const k_gpio_req[] = { "chip", "line", NULL };
 static const char *const k_modbus[] = { "device", "host", "port", "baud", "parity",
 	"data_bits", "stop_bits", "unit", "timeout_ms", "map", "registers", NULL };
@@ -134,7 +134,7 @@ static const struct driver_keys driver_keys[] = {
 	{ "gpio-contact",	k_gpio,		k_gpio_req },
 	{ "modbus",		k_modbus,	k_none },	/* device or host: checked apart */
 };
-static const char *const hw_keys[] = { "device", "chip", "line", "active_low", "debounce_ms",
+static const char *const hw_keys[] = { "device", "chip", "line", "active_low", "debounce_ms", "bias",
 	"address", "host", "port", "baud", "parity", "data_bits", "stop_bits", "unit",
 	"timeout_ms", "map", "registers", NULL };
 static const char *const register_keys[] = {
@@ -1110,6 +1110,18 @@ parse_hw_keys(struct parser *p, const config_setting_t *g, const char *pre,
 	get_int(p, g, pre, "line", 0, 65535, &sc->gpio_line);
 	get_bool(p, g, pre, "active_low", &sc->active_low);
 	get_int(p, g, pre, "debounce_ms", 0, 10000, &sc->debounce_ms);
+	if (get_string(p, g, pre, "bias", &v) == PRESENT) {
+		static const char *const biases[] = { "as-is", "disable", "pull-up", "pull-down",
+		    NULL };
+
+		for (k = 0; biases[k] != NULL && strcmp(biases[k], v) != 0; k++)
+			;
+		if (biases[k] == NULL)
+			perr(p, config_setting_get_member(g, "bias"), keyof(key, pre, "bias"),
+			    "%s is not as-is, disable, pull-up or pull-down", quote(q, v));
+		else
+			sc->bias = (enum gpio_bias)k;
+	}
 	get_int(p, g, pre, "address", 0x03, 0x77, &sc->address);
 	take_string(p, g, pre, "host", &sc->host);
 	get_int(p, g, pre, "port", 1, 65535, &sc->port);

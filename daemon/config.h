@@ -23,6 +23,9 @@ struct fail_window {
 	double	from, to;		/* seconds since start, reads fail in [from, to) */
 };
 
+/* A GPIO input's pull resistor, as the kernel sets it (libgpiod's bias flags). */
+enum gpio_bias { GPIO_BIAS_AS_IS, GPIO_BIAS_DISABLE, GPIO_BIAS_PULL_UP, GPIO_BIAS_PULL_DOWN };
+
 struct zone_cfg {
 	char	 id[CONFIG_ID_MAX + 1];
 	char	*name;			/* UTF-8, may be Chinese; defaults to id */
@@ -53,6 +56,7 @@ struct sensor_cfg {
 	int	 gpio_line;		/* gpio-contact: line offset, -1 when absent */
 	bool	 active_low;
 	int	 debounce_ms;		/* gpio-contact: default 50, 0..10000 */
+	enum gpio_bias	 bias;		/* gpio-contact: default as-is */
 	int	 address;		/* I2C: 7-bit address, -1 = the part's default */
 
 	/* modbus: device (RTU) or host (TCP) */

@@ -241,6 +241,13 @@ contact_open(const struct config *conf, const struct sensor_cfg *sc, void **stat
 		goto err;
 	}
 	flags = sc->active_low ? GPIOD_LINE_REQUEST_FLAG_ACTIVE_LOW : 0;
+	/* The pull resistor: a reed switch to GND needs a pull-up (the kernel >= 5.5 sets it). */
+	if (sc->bias == GPIO_BIAS_DISABLE)
+		flags |= GPIOD_LINE_REQUEST_FLAG_BIAS_DISABLE;
+	else if (sc->bias == GPIO_BIAS_PULL_UP)
+		flags |= GPIOD_LINE_REQUEST_FLAG_BIAS_PULL_UP;
+	else if (sc->bias == GPIO_BIAS_PULL_DOWN)
+		flags |= GPIOD_LINE_REQUEST_FLAG_BIAS_PULL_DOWN;
 	errno = 0;
 	if (gpiod_line_request_both_edges_events_flags(c->line, GPIO_CONSUMER, flags) < 0) {
 		rc = gpio_err();

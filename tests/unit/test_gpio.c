@@ -369,6 +369,9 @@ line_of(unsigned int chip, unsigned int offset)
 	return &fake.chips[chip].lines[offset];
 }
 
+/* The bias contact_open() asks for. */
+static enum gpio_bias contact_bias = GPIO_BIAS_AS_IS;
+
 static int
 contact_open(const char *chip, int line, bool active_low, int debounce_ms, void **state)
 {
@@ -383,6 +386,7 @@ contact_open(const char *chip, int line, bool active_low, int debounce_ms, void 
 	sc.gpio_line = line;
 	sc.active_low = active_low;
 	sc.debounce_ms = debounce_ms;
+	sc.bias = contact_bias;
 	*state = NULL;
 	return gpio_contact_driver.open(&conf, &sc, state);
 }
@@ -503,6 +507,22 @@ contact_request_flags(void **st)
 	state = contact(5, true, 50);
 	assert_int_equal(l->flags, GPIOD_LINE_REQUEST_FLAG_ACTIVE_LOW);
 	gpio_contact_driver.close(state);
+
+	/* bias: the kernel's pull resistor for a bare reed switch. */
+	contact_bias = GPIO_BIAS_PULL_UP;
+	state = contact(5, true, 50);
+	assert_int_equal(l->flags, GPIOD_LINE_REQUEST_FLAG_ACTIVE_LOW |
+	    GPIOD_LINE_REQUEST_FLAG_BIAS_PULL_UP);
+	gpio_contact_driver.close(state);
+	contact_bias = GPIO_BIAS_PULL_DOWN;
+	state = contact(5, false, 50);
+	assert_int_equal(l->flags, GPIOD_LINE_REQUEST_FLAG_BIAS_PULL_DOWN);
+	gpio_contact_driver.close(state);
+	contact_bias = GPIO_BIAS_DISABLE;
+	state = contact(5, false, 50);
+	assert_int_equal(l->flags, GPIOD_LINE_REQUEST_FLAG_BIAS_DISABLE);
+	gpio_contact_driver.close(state);
+	contact_bias = GPIO_BIAS_AS_IS;
 }
 
 /* The usual wiring (high = open) and the other (active_low: low = open). */
