@@ -33,6 +33,7 @@ worker_main(void *arg)
 	struct worker *w = arg;
 	struct worker_job job;
 	struct worker_result res;
+	struct reading r[SENSOR_MAX_READINGS];
 	ssize_t n;
 
 	/* A closed job pipe (EOF) is the signal to stop. */
@@ -42,8 +43,13 @@ worker_main(void *arg)
 			continue;
 		memset(&res, 0, sizeof(res));
 		res.sensor = job.sensor;
-		res.n = job.drv->read(job.state, &job.clk, res.r, SENSOR_MAX_READINGS);
+		res.n = job.drv->read(job.state, &job.clk, r, SENSOR_MAX_READINGS);
 		res.wall_ms = wall_ms();
+		/* Member by member: a driver's padding bytes must not go down the pipe. */
+		for (int k = 0; k < res.n && k < SENSOR_MAX_READINGS; k++) {
+			res.r[k].q = r[k].q;
+			res.r[k].value = r[k].value;
+		}
 		while (write(w->results[1], &res, sizeof(res)) < 0 && errno == EINTR)
 			;
 	}
