@@ -130,6 +130,22 @@ gpio_err(void)
 	return errno > 0 ? -errno : -EIO;
 }
 
+/*
+ * Open chip (a number, name, path or label) and get its line at offset.
+ * 0, or -errno; either way *chipp, when not NULL, is the caller's to close.
+ */
+static int
+gpio_lookup(const char *chip, int offset, struct gpiod_chip **chipp, struct gpiod_line **linep)
+{
+	errno = 0;
+	if ((*chipp = gpiod_chip_open_lookup(chip)) == NULL)
+		return errno > 0 ? -errno : -ENODEV;
+	errno = 0;
+	if ((*linep = gpiod_chip_get_line(*chipp, (unsigned int)offset)) == NULL)
+		return gpio_err();
+	return 0;
+}
+
 static int64_t
 gpio_now(clockid_t clk)
 {
@@ -230,16 +246,8 @@ contact_open(const struct config *conf, const struct sensor_cfg *sc, void **stat
 	c->line_fd = c->timer_fd = c->epoll_fd = -1;
 	c->debounce_ms = sc->debounce_ms;
 
-	errno = 0;
-	if ((c->chip = gpiod_chip_open_lookup(sc->chip)) == NULL) {
-		rc = errno > 0 ? -errno : -ENODEV;
+	if ((rc = gpio_lookup(sc->chip, sc->gpio_line, &c->chip, &c->line)) < 0)
 		goto err;
-	}
-	errno = 0;
-	if ((c->line = gpiod_chip_get_line(c->chip, (unsigned int)sc->gpio_line)) == NULL) {
-		rc = gpio_err();
-		goto err;
-	}
 	flags = sc->active_low ? GPIOD_LINE_REQUEST_FLAG_ACTIVE_LOW : 0;
 	/* The pull resistor: a reed switch to GND needs a pull-up (the kernel >= 5.5 sets it). */
 	if (sc->bias == GPIO_BIAS_DISABLE)
@@ -499,16 +507,8 @@ output_open(const struct config *conf, const struct output_cfg *oc, void **state
 	if ((o = calloc(1, sizeof(*o))) == NULL)
 		return -ENOMEM;
 	snprintf(o->id, sizeof(o->id), "%s", oc->id);
-	errno = 0;
-	if ((o->chip = gpiod_chip_open_lookup(oc->chip)) == NULL) {
-		rc = errno > 0 ? -errno : -ENODEV;
+	if ((rc = gpio_lookup(oc->chip, oc->gpio_line, &o->chip, &o->line)) < 0)
 		goto err;
-	}
-	errno = 0;
-	if ((o->line = gpiod_chip_get_line(o->chip, (unsigned int)oc->gpio_line)) == NULL) {
-		rc = gpio_err();
-		goto err;
-	}
 	/* Off from the moment it is ours: the default value is logical 0. */
 	flags = oc->active_low ? GPIOD_LINE_REQUEST_FLAG_ACTIVE_LOW : 0;
 	errno = 0;

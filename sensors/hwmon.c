@@ -39,15 +39,14 @@
  */
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "config.h"
 #include "sensor.h"
+#include "sysfs.h"
 
 #define HW_TEMP_MIN_MC	(-55000)
 #define HW_TEMP_MAX_MC	125000
@@ -59,53 +58,6 @@ struct hwmon {
 	char	*name;		/* what the name file must say */
 	char	*dir;		/* class/hwmonN, or NULL when not found */
 };
-
-/*
- * Read a whole small file into buf, NUL-terminated, without one trailing
- * newline.  0, -ENOENT when it does not exist, -EIO otherwise.
- */
-static int
-hw_read_file(const char *path, char *buf, size_t size)
-{
-	size_t len = 0;
-	ssize_t n;
-	int fd;
-
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		return errno == ENOENT || errno == ENOTDIR ? -ENOENT : -EIO;
-	for (;;) {
-		if (len + 1 >= size) {
-			close(fd);
-			return -EIO;
-		}
-		n = read(fd, buf + len, size - 1 - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			close(fd);
-			return -EIO;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	close(fd);
-	if (len > 0 && buf[len - 1] == '\n')
-		len--;
-	buf[len] = '\0';
-	return 0;
-}
-
-/* Whether dir/name says want. */
-static int
-hw_name_is(const char *dir, const char *want)
-{
-	char path[PATH_MAX], buf[128];
-
-	if ((size_t)snprintf(path, sizeof(path), "%s/name", dir) >= sizeof(path))
-		return 0;
-	return hw_read_file(path, buf, sizeof(buf)) == 0 && strcmp(buf, want) == 0;
-}
 
 /* Look for the hwmon named h->name; sets h->dir (or NULL). -ENOMEM or 0. */
 static int
@@ -125,7 +77,7 @@ hw_scan(struct hwmon *h)
 		if ((size_t)snprintf(path, sizeof(path), "%s/%s", h->class, de->d_name) >=
 		    sizeof(path))
 			continue;
-		if (!hw_name_is(path, h->name))
+		if (!sysfs_name_is(path, h->name))
 			continue;
 		if (best[0] == '\0' || strverscmp(de->d_name, best) < 0)
 			snprintf(best, sizeof(best), "%s", de->d_name);
@@ -147,8 +99,8 @@ hw_read_int(const char *dir, const char *file, long *v)
 
 	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, file) >= sizeof(path))
 		return -EIO;
-	if ((rc = hw_read_file(path, buf, sizeof(buf))) < 0)
-		return rc;
+	if ((rc = sysfs_read_text(path, buf, sizeof(buf))) < 0)
+		return rc == -ENOENT ? -ENOENT : -EIO;
 	if (!(buf[0] == '-' || (buf[0] >= '0' && buf[0] <= '9')))
 		return -EIO;
 	errno = 0;
@@ -192,7 +144,7 @@ hwmon_read(void *state, const struct sensor_clock *clk, struct reading *out, siz
 	(void)clk;
 	if (max < 2)
 		return -ENOBUFS;
-	if (h->dir == NULL || !hw_name_is(h->dir, h->name))
+	if (h->dir == NULL || !sysfs_name_is(h->dir, h->name))
 		if ((rc = hw_scan(h)) < 0)
 			return rc;
 	if (h->dir == NULL)
@@ -200,7 +152,7 @@ hwmon_read(void *state, const struct sensor_clock *clk, struct reading *out, siz
 	rt = hw_read_int(h->dir, "temp1_input", &mc);
 	rh = hw_read_int(h->dir, "humidity1_input", &mrh);
 	if (rt == -ENOENT && rh == -ENOENT)	/* gone since the name check? */
-		return hw_name_is(h->dir, h->name) ? -EIO : -ENODEV;
+		return sysfs_name_is(h->dir, h->name) ? -EIO : -ENODEV;
 	if (rt == -EIO || rh == -EIO)
 		return -EIO;
 	if ((rt == 0 && (mc < HW_TEMP_MIN_MC || mc > HW_TEMP_MAX_MC)) ||
@@ -244,16 +196,6 @@ hw_name_ok(const char *s)
 	return 1;
 }
 
-/* Whether dir/file exists. */
-static int
-hw_has(const char *dir, const char *file)
-{
-	char path[PATH_MAX];
-
-	return (size_t)snprintf(path, sizeof(path), "%s/%s", dir, file) < sizeof(path) &&
-	    access(path, F_OK) == 0;
-}
-
 /* Every hwmon device with a temperature or humidity input, a snippet for each. */
 static int
 hwmon_scan(const struct config *conf, FILE *out)
@@ -277,7 +219,7 @@ hwmon_scan(const struct config *conf, FILE *out)
 	}
 	for (int i = 0; i < n; i++)
 		if ((size_t)snprintf(dir, sizeof(dir), "%s/%s/name", class, de[i]->d_name) >=
-		    sizeof(dir) || hw_read_file(dir, names[i], sizeof(names[i])) < 0)
+		    sizeof(dir) || sysfs_read_text(dir, names[i], sizeof(names[i])) < 0)
 			names[i][0] = '\0';
 	for (int i = 0; i < n; i++) {
 		const char *dev = de[i]->d_name, *name = names[i];
@@ -291,8 +233,8 @@ hwmon_scan(const struct config *conf, FILE *out)
 		}
 		if ((size_t)snprintf(dir, sizeof(dir), "%s/%s", class, dev) >= sizeof(dir))
 			continue;
-		t = hw_has(dir, "temp1_input");
-		h = hw_has(dir, "humidity1_input");
+		t = sysfs_has(dir, "temp1_input");
+		h = sysfs_has(dir, "humidity1_input");
 		if (!t && !h) {
 			fprintf(out, "# %s: %s: no temp1_input or humidity1_input\n", dev, name);
 			continue;

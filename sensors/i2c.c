@@ -309,10 +309,12 @@ scd4x_open(const struct config *conf, const struct sensor_cfg *sc, void **state)
 	return i2c_open(sc, PART_SCD4X, SCD4X_ADDR, state);
 }
 
+/* SHT3x or SHT4x, as s->part says: one measurement, T and RH. */
 static int
-sht3x_read(void *state, const struct sensor_clock *clk, struct reading *out, size_t max)
+sht_read(void *state, const struct sensor_clock *clk, struct reading *out, size_t max)
 {
 	struct i2c_sensor *s = state;
+	bool sht4x = s->part == PART_SHT4X;
 	uint16_t w[2];
 	double t, rh;
 	int rc;
@@ -321,37 +323,18 @@ sht3x_read(void *state, const struct sensor_clock *clk, struct reading *out, siz
 	if (max < 2)
 		return -ENOBUFS;
 	if ((rc = i2c_node(s)) < 0 ||
-	    (rc = i2c_command(s, SHT3X_MEASURE, SHT3X_MEASURE_US, w, 2)) < 0)
+	    (rc = i2c_command(s, sht4x ? SHT4X_MEASURE : SHT3X_MEASURE,
+	    sht4x ? SHT4X_MEASURE_US : SHT3X_MEASURE_US, w, 2)) < 0)
 		return rc;
 	t = -45.0 + 175.0 * w[0] / 65535.0;
-	rh = 100.0 * w[1] / 65535.0;
 	if (t < SHT_T_MIN || t > SHT_T_MAX)
 		return -ERANGE;
-	out[0] = (struct reading){ Q_TEMPERATURE, t };
-	out[1] = (struct reading){ Q_HUMIDITY, rh };
-	return 2;
-}
-
-static int
-sht4x_read(void *state, const struct sensor_clock *clk, struct reading *out, size_t max)
-{
-	struct i2c_sensor *s = state;
-	uint16_t w[2];
-	double t, rh;
-	int rc;
-
-	(void)clk;
-	if (max < 2)
-		return -ENOBUFS;
-	if ((rc = i2c_node(s)) < 0 ||
-	    (rc = i2c_command(s, SHT4X_MEASURE, SHT4X_MEASURE_US, w, 2)) < 0)
-		return rc;
-	t = -45.0 + 175.0 * w[0] / 65535.0;
-	rh = -6.0 + 125.0 * w[1] / 65535.0;
-	if (t < SHT_T_MIN || t > SHT_T_MAX)
-		return -ERANGE;
-	/* The formula reaches -6..119 %RH; the datasheet says to crop it. */
-	rh = rh < 0.0 ? 0.0 : rh > 100.0 ? 100.0 : rh;
+	if (sht4x) {
+		/* The formula reaches -6..119 %RH; the datasheet says to crop it. */
+		rh = -6.0 + 125.0 * w[1] / 65535.0;
+		rh = rh < 0.0 ? 0.0 : rh > 100.0 ? 100.0 : rh;
+	} else
+		rh = 100.0 * w[1] / 65535.0;
 	out[0] = (struct reading){ Q_TEMPERATURE, t };
 	out[1] = (struct reading){ Q_HUMIDITY, rh };
 	return 2;
@@ -521,7 +504,7 @@ i2c_scan(const struct config *conf, FILE *out)
 const struct sensor_driver sht3x_driver = {
 	.name = "sht3x",
 	.open = sht3x_open,
-	.read = sht3x_read,
+	.read = sht_read,
 	.close = i2c_close,
 	.blocks = sensor_blocks_always,	/* sleeps through the conversion */
 	.bus = sensor_bus_of,		/* one worker per adapter or line */
@@ -531,7 +514,7 @@ const struct sensor_driver sht3x_driver = {
 const struct sensor_driver sht4x_driver = {
 	.name = "sht4x",
 	.open = sht4x_open,
-	.read = sht4x_read,
+	.read = sht_read,
 	.close = i2c_close,
 	.blocks = sensor_blocks_always,	/* sleeps through the conversion */
 	.bus = sensor_bus_of,		/* one worker per adapter or line */

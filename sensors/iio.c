@@ -36,16 +36,15 @@
  */
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include "config.h"
 #include "sensor.h"
+#include "sysfs.h"
 
 #define DHT_TEMP_MIN_MC	(-40000)
 #define DHT_TEMP_MAX_MC	80000
@@ -59,42 +58,6 @@ struct dht {
 };
 
 /*
- * Read a small file into buf, NUL-terminated, without one trailing
- * newline.  0, or -EIO for any failure to open or read, or a file too long.
- */
-static int
-dht_read_text(const char *path, char *buf, size_t size)
-{
-	size_t len = 0;
-	ssize_t n;
-	int fd;
-
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		return -EIO;
-	for (;;) {
-		if (len + 1 >= size) {
-			close(fd);
-			return -EIO;
-		}
-		n = read(fd, buf + len, size - 1 - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			close(fd);
-			return -EIO;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	close(fd);
-	if (len > 0 && buf[len - 1] == '\n')
-		len--;
-	buf[len] = '\0';
-	return 0;
-}
-
-/*
  * Read one integer attribute: 0 and *v, or -EIO for any failure to open,
  * read or parse (strictly: an optional sign, digits, an optional newline).
  */
@@ -103,7 +66,7 @@ dht_read_int(const char *path, long *v)
 {
 	char buf[64], *e;
 
-	if (dht_read_text(path, buf, sizeof(buf)) < 0)
+	if (sysfs_read_text(path, buf, sizeof(buf)) < 0)
 		return -EIO;
 	if (!(buf[0] == '-' || (buf[0] >= '0' && buf[0] <= '9')))
 		return -EIO;
@@ -202,7 +165,7 @@ dht_scan(const struct config *conf, FILE *out)
 		const char *dev = de[i]->d_name;
 
 		if ((size_t)snprintf(path, sizeof(path), "%s/%s/name", devices, dev) >=
-		    sizeof(path) || dht_read_text(path, name, sizeof(name)) < 0 ||
+		    sizeof(path) || sysfs_read_text(path, name, sizeof(name)) < 0 ||
 		    strcmp(name, "dht11") != 0)
 			continue;
 		fprintf(out, "# %s: dht11 (the kernel's name for DHT11 and DHT22); "

@@ -84,16 +84,15 @@
  */
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "config.h"
 #include "sensor.h"
+#include "sysfs.h"
 
 #define IIO_PREFIX	"iio:device"
 #define IIO_MAX_DIGITS	18		/* significant digits an int64_t holds */
@@ -147,54 +146,6 @@ static const int64_t iio_pow10[IIO_MAX_DIGITS + 1] = {
 };
 
 /*
- * Read a whole small file into buf, NUL-terminated, without one trailing
- * newline.  0, -ENOENT when it does not exist, -EIO for any other failure
- * (EIO, ETIMEDOUT, EBUSY from the chip driver; a directory; too long).
- */
-static int
-iio_read_file(const char *path, char *buf, size_t size)
-{
-	size_t len = 0;
-	ssize_t n;
-	int fd;
-
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		return errno == ENOENT || errno == ENOTDIR ? -ENOENT : -EIO;
-	for (;;) {
-		if (len + 1 >= size) {
-			close(fd);
-			return -EIO;
-		}
-		n = read(fd, buf + len, size - 1 - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			close(fd);
-			return -EIO;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	close(fd);
-	if (len > 0 && buf[len - 1] == '\n')
-		len--;
-	buf[len] = '\0';
-	return 0;
-}
-
-/* Whether dir/name says want. */
-static int
-iio_name_is(const char *dir, const char *want)
-{
-	char path[PATH_MAX], buf[128];
-
-	if ((size_t)snprintf(path, sizeof(path), "%s/name", dir) >= sizeof(path))
-		return 0;
-	return iio_read_file(path, buf, sizeof(buf)) == 0 && strcmp(buf, want) == 0;
-}
-
-/*
  * Parse a decimal: an optional '-', digits, optionally '.' and digits,
  * nothing else.  At most IIO_MAX_DIGITS significant digits.  0 or -EIO.
  */
@@ -240,8 +191,9 @@ iio_read_num(const char *dir, const char *file, struct iio_num *v)
 
 	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, file) >= sizeof(path))
 		return -EIO;
-	if ((rc = iio_read_file(path, buf, sizeof(buf))) < 0)
-		return rc;
+	/* -ENODEV too: the name check after the reads tells a device gone. */
+	if ((rc = sysfs_read_text(path, buf, sizeof(buf))) < 0)
+		return rc == -ENOENT ? -ENOENT : -EIO;
 	return iio_parse(buf, v);
 }
 
@@ -335,7 +287,7 @@ iio_find(struct iioc *s)
 		if ((size_t)snprintf(path, sizeof(path), "%s/%s", s->devices, de->d_name) >=
 		    sizeof(path))
 			continue;
-		if (iio_name_is(path, s->name) && n++ == 0)
+		if (sysfs_name_is(path, s->name) && n++ == 0)
 			snprintf(found, sizeof(found), "%s", de->d_name);
 	}
 	closedir(d);
@@ -393,7 +345,7 @@ iioc_read(void *state, const struct sensor_clock *clk, struct reading *out, size
 	double v = 0;
 
 	(void)clk;
-	if (s->dir == NULL || !iio_name_is(s->dir, s->name))
+	if (s->dir == NULL || !sysfs_name_is(s->dir, s->name))
 		if ((rc = iio_find(s)) < 0)
 			return rc;
 	for (size_t i = 0; i < IIO_NCHANS && err == 0; i++) {
@@ -413,7 +365,7 @@ iioc_read(void *state, const struct sensor_clock *clk, struct reading *out, size
 	 * would pass for an absent offset or scale: the values count only
 	 * if the name still says ours.
 	 */
-	if (!iio_name_is(s->dir, s->name))
+	if (!sysfs_name_is(s->dir, s->name))
 		return -ENODEV;
 	if (err < 0)
 		return err;
@@ -425,16 +377,6 @@ iioc_read(void *state, const struct sensor_clock *clk, struct reading *out, size
 		return -ENOBUFS;
 	memcpy(out, r, n * sizeof(r[0]));
 	return (int)n;
-}
-
-/* Whether dir/file exists. */
-static int
-iio_has(const char *dir, const char *file)
-{
-	char path[PATH_MAX];
-
-	return (size_t)snprintf(path, sizeof(path), "%s/%s", dir, file) < sizeof(path) &&
-	    access(path, F_OK) == 0;
 }
 
 /* A name that can go into a configuration string as it is. */
@@ -476,7 +418,7 @@ iio_scan_one(FILE *out, const char *devices, const char *dev, const char *name)
 	fprintf(out, "# %s: %s:", dev, name);
 	if ((size_t)snprintf(dir, sizeof(dir), "%s/%s", devices, dev) < sizeof(dir))
 		for (size_t k = 0; k < IIO_NCHANS; k++)
-			if (iio_has(dir, iio_chans[k].input) || iio_has(dir, iio_chans[k].raw))
+			if (sysfs_has(dir, iio_chans[k].input) || sysfs_has(dir, iio_chans[k].raw))
 				fprintf(out, "%s %s", nq++ ? "," : "", iio_chans[k].label);
 	if (nq == 0)
 		fprintf(out, " no temperature, humidity or CO2 channel\n");
@@ -508,7 +450,7 @@ iioc_scan(const struct config *conf, FILE *out)
 	for (int i = 0; i < n; i++)
 		if ((size_t)snprintf(path, sizeof(path), "%s/%s/name", devices,
 		    de[i]->d_name) >= sizeof(path) ||
-		    iio_read_file(path, names[i], sizeof(names[i])) < 0)
+		    sysfs_read_text(path, names[i], sizeof(names[i])) < 0)
 			names[i][0] = '\0';
 	for (int i = 0; i < n; i++) {
 		const char *dev = de[i]->d_name, *name = names[i];

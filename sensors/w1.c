@@ -50,16 +50,15 @@
  */
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include "config.h"
 #include "sensor.h"
+#include "sysfs.h"
 
 #define W1_MIN_MC	(-55000)
 #define W1_MAX_MC	125000
@@ -83,44 +82,6 @@ struct w1 {
 	char	*slave;		/* dir/w1_slave */
 	char	*temperature;	/* dir/temperature */
 };
-
-/*
- * Read a whole small sysfs file into buf (NUL-terminated).  Returns the
- * length, or -ENOENT when it does not exist, -ENODEV when the device went
- * away under the read, -EIO for any other failure or a file too big.
- */
-static int
-w1_read_file(const char *path, char *buf, size_t size)
-{
-	size_t len = 0;
-	ssize_t n;
-	int fd, err = 0;
-
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		return errno == ENOENT || errno == ENOTDIR ? -ENOENT :
-		    errno == ENODEV ? -ENODEV : -EIO;
-	for (;;) {
-		if (len + 1 >= size) {
-			err = -EIO;
-			break;
-		}
-		n = read(fd, buf + len, size - 1 - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			err = errno == ENODEV ? -ENODEV : -EIO;
-			break;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	close(fd);
-	if (err < 0)
-		return err;
-	buf[len] = '\0';
-	return (int)len;
-}
 
 /* Parse a decimal integer that ends at end (a trailing newline is fine). */
 static int
@@ -296,10 +257,10 @@ ds18b20_read(void *state, const struct sensor_clock *clk, struct reading *out, s
 		return -ENOBUFS;
 	if (w->autodetect && (rc = w1_find_auto(w)) < 0)
 		return rc;
-	if ((rc = w1_read_file(w->slave, buf, sizeof(buf))) >= 0)
+	if ((rc = sysfs_read(w->slave, buf, sizeof(buf))) >= 0)
 		rc = w1_parse_slave(buf, &mc);
 	else if (rc == -ENOENT &&
-	    (rc = w1_read_file(w->temperature, buf, sizeof(buf))) >= 0)
+	    (rc = sysfs_read(w->temperature, buf, sizeof(buf))) >= 0)
 		rc = w1_parse_attr(buf, &mc);
 	if (rc == -ENOENT)
 		rc = w1_dir_gone(w) ? -ENODEV : -EIO;

@@ -345,18 +345,7 @@ static const char cfg_i2c[] =
 static double
 mean_of(const struct harness_msg *m, const char *sensor, const char *quantity)
 {
-	json_object *r = harness_json_get(m->json, "readings");
-	double v;
-
-	for (size_t i = 0; r != NULL && i < json_object_array_length(r); i++) {
-		json_object *e = json_object_array_get_idx(r, i);
-
-		if (strcmp(harness_json_str(e, "sensor"), sensor) == 0 &&
-		    strcmp(harness_json_str(e, "quantity"), quantity) == 0 &&
-		    harness_json_num(e, "mean", &v))
-			return v;
-	}
-	return NAN;
+	return harness_reading_stat(m, sensor, quantity, "mean");
 }
 
 static bool

@@ -49,28 +49,11 @@ static const char cfg_text[] =
 	"  { sensor = \"c1-raw\"; quantity = \"temperature\"; high = 30; }\n"
 	");\n";
 
-/* The stat of sensor's temperature in a telemetry message, or NAN. */
-static double
-stat_of(const struct harness_msg *m, const char *sensor, const char *stat)
-{
-	json_object *r = harness_json_get(m->json, "readings");
-	double v;
-
-	for (size_t i = 0; r != NULL && i < json_object_array_length(r); i++) {
-		json_object *e = json_object_array_get_idx(r, i);
-
-		if (strcmp(harness_json_str(e, "sensor"), sensor) == 0 &&
-		    harness_json_num(e, stat, &v))
-			return v;
-	}
-	return NAN;
-}
-
 static bool
 filtered_at_20(const struct harness_msg *m, void *arg)
 {
 	(void)arg;
-	return stat_of(m, "c1-filtered", "last") == 20.0;
+	return harness_reading_stat(m, "c1-filtered", NULL, "last") == 20.0;
 }
 
 static bool
@@ -144,9 +127,9 @@ test_refused_readings_are_kept_but_never_used(void **state)
 		double v;
 
 		if (strstr(m->topic, "/telemetry") != NULL) {
-			if ((v = stat_of(m, "c1-filtered", "max")) > 20.0)
+			if ((v = harness_reading_stat(m, "c1-filtered", NULL, "max")) > 20.0)
 				fail_msg("a refused value reached telemetry: %s", m->payload);
-			if ((v = stat_of(m, "c1-raw", "max")) >= 200.0)
+			if ((v = harness_reading_stat(m, "c1-raw", NULL, "max")) >= 200.0)
 				fail_msg("an implausible value reached telemetry: %s", m->payload);
 			if (v > raw_max)
 				raw_max = v;

@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
+#include <math.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
@@ -1278,6 +1279,25 @@ harness_json_num(json_object *obj, const char *key, double *out)
 		return false;
 	*out = json_object_get_double(v);
 	return true;
+}
+
+double
+harness_reading_stat(const struct harness_msg *m, const char *sensor, const char *quantity,
+    const char *stat)
+{
+	json_object *r = harness_json_get(m->json, "readings");
+	double v;
+
+	for (size_t i = 0; r != NULL && i < json_object_array_length(r); i++) {
+		json_object *e = json_object_array_get_idx(r, i);
+		const char *s = harness_json_str(e, "sensor"), *q = harness_json_str(e, "quantity");
+
+		if (s != NULL && strcmp(s, sensor) == 0 &&
+		    (quantity == NULL || (q != NULL && strcmp(q, quantity) == 0)) &&
+		    harness_json_num(e, stat, &v))
+			return v;
+	}
+	return NAN;
 }
 
 /* --- the test's frame --------------------------------------------------- */

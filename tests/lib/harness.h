@@ -260,5 +260,11 @@ const char *harness_json_str(json_object *obj, const char *key);
 bool	 harness_json_int(json_object *obj, const char *key, int64_t *v);
 /* Number member (int or double) into *v; false if absent or not a number. */
 bool	 harness_json_num(json_object *obj, const char *key, double *v);
+/*
+ * In a telemetry message, stat ("mean", "min", "max", "last") of the first
+ * reading of sensor and quantity (NULL: any) that has it; NAN if none does.
+ */
+double	 harness_reading_stat(const struct harness_msg *, const char *sensor,
+	     const char *quantity, const char *stat);
 
 #endif
