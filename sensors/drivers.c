@@ -74,7 +74,7 @@ output_driver_find(const char *name)
 const char *
 sensor_bus_of(const struct sensor_cfg *sc)
 {
-	static __thread char tcp[300];
+	static char tcp[300];	/* called on the main thread only (workers_start) */
 
 	if (sc->device != NULL)
 		return sc->device;

@@ -387,6 +387,90 @@ test_zone_summary_has_mean_kinetic_temperature(void **state)
 	harness_pass(h);
 }
 
+static bool
+is_summary_from(const struct harness_msg *m, void *start)
+{
+	const char *type = harness_json_str(m->json, "type");
+	int64_t s;
+
+	return type != NULL && strcmp(type, "summary") == 0 &&
+	    harness_json_int(m->json, "start", &s) && (start == NULL || s == *(int64_t *)start);
+}
+
+/*
+ * A restart in the middle of a summary period does not cut the period's
+ * record short: the summary of the period that spans the restart counts
+ * exactly the good readings the store holds for it, those taken before
+ * the restart included (rebuilt from the store at start).
+ */
+static void
+test_summary_spanning_a_restart_counts_every_reading(void **state)
+{
+	static const char text[] =
+		HARNESS_CFG_HEAD
+		"publish = { interval = 60; summary_period = 20; };\n"
+		"zones = ( { id = \"house-1\"; } );\n"
+		"sensors = (\n"
+		"  { id = \"a\"; zone = \"house-1\"; driver = \"sim\"; quantity = \"temperature\";\n"
+		"    script = ( (0, 5.0), (3600, 5.0) ); interval = 0.5; }\n"
+		");\n";
+	struct harness *h = *state;
+	struct harness_sub *sub;
+	json_object *q;
+	char *cfg, *out = NULL, *err = NULL, since[32], until[32];
+	int64_t start, end, n, rows = 0;
+	long i;
+
+	cfg = harness_write_config(h, "coldgate.cfg", text);
+	sub = harness_sub_start(h, "coldgate/#", false);
+	assert_non_null(sub);
+	assert_int_equal(harness_daemon_start(h, cfg, NULL), 0);
+	/* The first (partial) period ends: the next one starts there. */
+	i = harness_sub_wait(sub, 0, "event", is_summary_from, NULL, HARNESS_TIMEOUT);
+	if (i < 0)
+		fail_msg("no summary event");
+	assert_true(harness_json_int(harness_sub_get(sub, (size_t)i)->json, "end", &start));
+	end = start + 20000;
+	/* Restart 8 s into that period. */
+	while (harness_wall_ms() < start + 8000)
+		harness_sleep(0.1);
+	assert_int_equal(harness_daemon_stop(h), 0);
+	assert_int_equal(harness_daemon_start(h, cfg, NULL), 0);
+	i = harness_sub_wait(sub, (size_t)i + 1, "event", is_summary_from, &start, HARNESS_TIMEOUT);
+	if (i < 0)
+		fail_msg("no summary of the period spanning the restart");
+	q = json_object_array_get_idx(harness_json_get(harness_sub_get(sub, (size_t)i)->json,
+	    "quantities"), 0);
+	if (!harness_json_int(q, "n", &n))
+		fail_msg("summary without n: %s", harness_sub_get(sub, (size_t)i)->payload);
+	assert_int_equal(harness_daemon_stop(h), 0);
+
+	snprintf(since, sizeof(since), "%lld", (long long)(start / 1000));
+	snprintf(until, sizeof(until), "%lld", (long long)(end / 1000));
+	{
+		const char *argv[] = { h->coldgatectl, "-c", cfg, "readings", "--sensor", "a",
+		    "--since", since, "--until", until, "--format", "csv", NULL };
+
+		if (harness_run(h, argv, &out, &err, HARNESS_TIMEOUT) != 0)
+			fail_msg("coldgatectl readings: %s", err);
+	}
+	for (char *l = strtok(out, "\n"); l != NULL; l = strtok(NULL, "\n")) {
+		long long ts;
+
+		/* Rows in [start, end): the same half-open period the summary covers. */
+		if (sscanf(l, "%lld,", &ts) == 1 && ts >= start && ts < end &&
+		    strstr(l, ",ok") != NULL)
+			rows++;
+	}
+	if (n != rows || rows < 30)
+		fail_msg("the summary of the period across the restart counts %lld readings; the "
+		    "store holds %lld for it", (long long)n, (long long)rows);
+	free(out);
+	free(err);
+	free(cfg);
+	harness_pass(h);
+}
+
 int
 main(void)
 {
@@ -398,6 +482,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_profile_tiers_and_fault_alarm,
 		    harness_setup, harness_teardown),
 		cmocka_unit_test_setup_teardown(test_zone_summary_has_mean_kinetic_temperature,
+		    harness_setup, harness_teardown),
+		cmocka_unit_test_setup_teardown(test_summary_spanning_a_restart_counts_every_reading,
 		    harness_setup, harness_teardown),
 	};
 
