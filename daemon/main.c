@@ -381,13 +381,6 @@ telemetry_publish(struct daemon *d)
 	/* A large window's buffer is not worth keeping for the next minute. */
 	if (b->cap > 16 * 1024)
 		jb_free(b);
-	/*
-	 * Once a window: the rarely run statements go, and free pages inside
-	 * the heap go back to the kernel, so private memory stays what is in
-	 * use rather than what was once touched.
-	 */
-	store_release_cold(d->store);
-	malloc_trim(0);
 }
 
 /* Close every window that has ended by wall time `now` and start the current one. */

@@ -1277,29 +1277,6 @@ err_close:
 	return err;
 }
 
-/*
- * Statements run at most a few times a minute (pruning, the size cap,
- * state, alarms, the audit trail) are compiled again when next needed
- * rather than kept: each holds a few kB of VDBE program, and together they
- * would be a tenth of the daemon's private memory.  Those of the readings
- * and the outbox, run many times a second, stay.
- */
-void
-store_release_cold(struct store *s)
-{
-	static const bool hot[ST_COUNT] = {
-		[ST_READING_INSERT] = true, [ST_OUTBOX_INSERT] = true, [ST_LAST_SEQ_SET] = true,
-		[ST_OUTBOX_FETCH] = true, [ST_OUTBOX_DELIVERED] = true,
-		[ST_OUTBOX_DELIVERED_RANGE] = true,
-	};
-
-	for (int i = 0; i < ST_COUNT; i++)
-		if (!hot[i] && s->stmt[i] != NULL) {
-			sqlite3_finalize(s->stmt[i]);
-			s->stmt[i] = NULL;
-		}
-}
-
 void
 store_close(struct store *s)
 {

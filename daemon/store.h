@@ -80,8 +80,6 @@ int	 store_add_reading(struct store *, int sensor_key, int quantity, double valu
 	     int64_t ts_ms, int flags);
 /* Commit the open transaction, if any. */
 int	 store_commit(struct store *);
-/* Drop the compiled statements that are rarely run (they are compiled again when needed). */
-void	 store_release_cold(struct store *);
 bool	 store_in_transaction(const struct store *);
 
 /* The seq the next pushed message will get. */

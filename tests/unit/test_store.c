@@ -882,14 +882,6 @@ test_state_values_reach_readers_after_commit(void **state)
 	assert_int_equal(store_commit(s), 0);
 	assert_int_equal(store_get_state(r, "mqtt", buf, 8), 0);
 	assert_string_equal(buf, "disconn");	/* truncated, terminated */
-	/* Rarely run statements dropped between uses are compiled again. */
-	store_release_cold(s);
-	store_release_cold(r);
-	assert_int_equal(store_set_state(s, "mqtt", "connected again"), 0);
-	assert_int_equal(store_commit(s), 0);
-	assert_int_equal(store_get_state(r, "mqtt", buf, sizeof(buf)), 0);
-	assert_string_equal(buf, "connected again");
-	store_release_cold(s);
 	/* A state key cannot clobber the seq. */
 	assert_int_equal(store_set_state(s, "last_seq", "0"), 0);
 	push(s, MSG_EVENT, T0, 50);
