@@ -636,9 +636,12 @@ sensor_result(struct daemon *d, size_t i, int n, const struct reading *r, int64_
 		alarm_fault(d->alarms, i, n, wall_ms);
 		/* After a gap the last value says nothing about the next one. */
 		s->has_last = s->has_suspect = 0;
-		/* Try again sooner than the interval, then back off (never below the part's minimum). */
+		/*
+		 * Try again sooner than the interval, then back off (never below
+		 * the part's minimum); sensors_run sets the timer for the new due.
+		 */
 		s->due = now_ms(CLOCK_MONOTONIC) + retry_delay(s);
-		timer_set(d->fd[FD_SENSORS], now_ms(CLOCK_MONOTONIC), 0, true);
+		timer_set(d->fd[FD_SENSORS], 0, 0, false);
 		return;
 	}
 	sensor_ok(d, s);
@@ -668,10 +671,10 @@ on_sensor_events(struct daemon *d, size_t i)
 		sensor_result(d, i, n, NULL, now_ms(CLOCK_REALTIME));
 		return;
 	}
-	for (int k = 0; k < n; k++) {
+	if (n > 0)
 		window_roll(d, now_ms(CLOCK_REALTIME));
+	for (int k = 0; k < n; k++)
 		sensor_value(d, i, ev[k].r.q, ev[k].r.value, ev[k].wall_ms);
-	}
 }
 
 static void
@@ -922,6 +925,8 @@ alarms_flush(struct daemon *d)
 		alarm_persist(d, d->dirty[i]);
 	d->ndirty = 0;
 	store_commit(d->store);
+	/* Every transition (fired, acked, cleared) passes here: the outputs follow it. */
+	outputs_update(d, false);
 }
 
 /* Every instance, with running timers and excursion time: at stop and reload. */
@@ -1900,7 +1905,6 @@ loop_once(struct daemon *d, int timeout_ms)
 		}
 	}
 	alarms_flush(d);
-	outputs_update(d, false);
 	if (d->pump)
 		outbox_pump(d);
 	mqtt_sync(d);
