@@ -184,18 +184,6 @@ hw_filter(const struct dirent *de)
 	return strncmp(de->d_name, "hwmon", 5) == 0;
 }
 
-/* A name that can go into a configuration string as it is. */
-static int
-hw_name_ok(const char *s)
-{
-	if (*s == '\0')
-		return 0;
-	for (; *s != '\0'; s++)
-		if ((unsigned char)*s < 0x20 || *s == '"' || *s == '\\' || *s == 0x7f)
-			return 0;
-	return 1;
-}
-
 /* Every hwmon device with a temperature or humidity input, a snippet for each. */
 static int
 hwmon_scan(const struct config *conf, FILE *out)
@@ -227,7 +215,7 @@ hwmon_scan(const struct config *conf, FILE *out)
 
 		if (name[0] == '\0')
 			continue;	/* nothing to name it by */
-		if (!hw_name_ok(name)) {
+		if (!sysfs_name_printable(name)) {
 			fprintf(out, "# %s: a name no configuration can hold\n", dev);
 			continue;
 		}
@@ -249,11 +237,7 @@ hwmon_scan(const struct config *conf, FILE *out)
 			    de[first]->d_name);
 			continue;
 		}
-		snprintf(id, sizeof(id), "hwmon-%s", name);
-		for (char *p = id; *p != '\0'; p++)
-			if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-			    (*p >= '0' && *p <= '9') || *p == '_' || *p == '-'))
-				*p = '-';
+		sysfs_scan_id(id, sizeof(id), "hwmon-", name);
 		fprintf(out, "\n{ id = \"%s\"; zone = \"CHANGE-ME\"; driver = \"hwmon\"; "
 		    "device = \"%s\"; interval = 10; },\n", id, name);
 		found++;

@@ -379,33 +379,10 @@ iioc_read(void *state, const struct sensor_clock *clk, struct reading *out, size
 	return (int)n;
 }
 
-/* A name that can go into a configuration string as it is. */
-static int
-iio_name_ok(const char *s)
-{
-	if (*s == '\0')
-		return 0;
-	for (; *s != '\0'; s++)
-		if ((unsigned char)*s < 0x20 || *s == '"' || *s == '\\' || *s == 0x7f)
-			return 0;
-	return 1;
-}
-
 static int
 iio_filter(const struct dirent *de)
 {
 	return strncmp(de->d_name, IIO_PREFIX, strlen(IIO_PREFIX)) == 0;
-}
-
-/* "iio-" and the name as an id: [A-Za-z0-9_-], anything else becomes '-'. */
-static void
-iio_make_id(char *id, size_t size, const char *name)
-{
-	snprintf(id, size, "iio-%s", name);
-	for (char *p = id; *p != '\0'; p++)
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-		    (*p >= '0' && *p <= '9') || *p == '_' || *p == '-'))
-			*p = '-';
 }
 
 /* Print what dev (named name) has; true when it has any quantity of ours. */
@@ -459,7 +436,7 @@ iioc_scan(const struct config *conf, FILE *out)
 		/* No name: nothing to configure it by; dht11: the dht22 driver's. */
 		if (name[0] == '\0' || strcmp(name, "dht11") == 0)
 			continue;
-		if (!iio_name_ok(name)) {
+		if (!sysfs_name_printable(name)) {
 			fprintf(out, "# %s: a name no configuration can hold\n", dev);
 			continue;
 		}
@@ -472,7 +449,7 @@ iioc_scan(const struct config *conf, FILE *out)
 			fprintf(out, "; %s has the same name: the iio driver reads neither\n",
 			    de[twin]->d_name);
 		else {
-			iio_make_id(id, sizeof(id), name);
+			sysfs_scan_id(id, sizeof(id), "iio-", name);
 			fprintf(out, "\n{ id = \"%s\"; zone = \"CHANGE-ME\"; driver = \"iio\"; "
 			    "device = \"%s\"; interval = 10; },\n", id, name);
 			found++;

@@ -79,3 +79,24 @@ sysfs_has(const char *dir, const char *file)
 	return (size_t)snprintf(path, sizeof(path), "%s/%s", dir, file) < sizeof(path) &&
 	    access(path, F_OK) == 0;
 }
+
+bool
+sysfs_name_printable(const char *s)
+{
+	if (*s == '\0')
+		return false;
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s < 0x20 || *s == '"' || *s == '\\' || *s == 0x7f)
+			return false;
+	return true;
+}
+
+void
+sysfs_scan_id(char *id, size_t size, const char *prefix, const char *name)
+{
+	snprintf(id, size, "%s%s", prefix, name);
+	for (char *p = id; *p != '\0'; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    (*p >= '0' && *p <= '9') || *p == '_' || *p == '-'))
+			*p = '-';
+}

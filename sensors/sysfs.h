@@ -25,4 +25,10 @@ bool	sysfs_name_is(const char *dir, const char *want);
 /* Whether dir/file exists (without reading it: a read may take seconds). */
 bool	sysfs_has(const char *dir, const char *file);
 
+/* For the scans' configuration snippets. */
+/* Whether a device name can stand in a configuration string as it is. */
+bool	sysfs_name_printable(const char *name);
+/* prefix + name as a sensor id into id: anything outside [A-Za-z0-9_-] becomes '-'. */
+void	sysfs_scan_id(char *id, size_t size, const char *prefix, const char *name);
+
 #endif
