@@ -187,6 +187,17 @@ parse_time(const char *s, int64_t now, int64_t *out)
 	return -EINVAL;
 }
 
+/* --since / --until: parse_time, or say what a time may look like. */
+static int
+time_option(const char *name, const char *arg, int64_t now, int64_t *out)
+{
+	if (parse_time(arg, now, out) == 0)
+		return 0;
+	fprintf(stderr, "coldgatectl: --%s '%s' is not a time: use epoch seconds, 2026-11-29, "
+	    "2026-11-29T10:00[:SS] (local time), or -30s, -30m, -2h, -7d\n", name, arg);
+	return -EINVAL;
+}
+
 static struct config *
 load_config(const char *path)
 {
@@ -550,12 +561,9 @@ cmd_readings(const struct config *c, int argc, char **argv)
 			break;
 		case 'f':
 		case 'u':
-			if (parse_time(optarg, now, ch == 'f' ? &since : &until) < 0) {
-				fprintf(stderr, "coldgatectl: --%s '%s' is not a time: use epoch "
-				    "seconds, 2026-11-29, 2026-11-29T10:00[:SS] (local time), or "
-				    "-30s, -30m, -2h, -7d\n", ch == 'f' ? "since" : "until", optarg);
+			if (time_option(ch == 'f' ? "since" : "until", optarg, now,
+			    ch == 'f' ? &since : &until) < 0)
 				return EXIT_USAGE;
-			}
 			break;
 		case 'F':
 			if (strcmp(optarg, "csv") == 0)
@@ -1276,12 +1284,9 @@ cmd_export(const struct config *c, int argc, char **argv)
 		switch (ch) {
 		case 'f':
 		case 'u':
-			if (parse_time(optarg, now, ch == 'f' ? &since : &until) < 0) {
-				fprintf(stderr, "coldgatectl: --%s '%s' is not a time: use epoch "
-				    "seconds, 2026-11-29, 2026-11-29T10:00[:SS] (local time), or "
-				    "-30s, -30m, -2h, -7d\n", ch == 'f' ? "since" : "until", optarg);
+			if (time_option(ch == 'f' ? "since" : "until", optarg, now,
+			    ch == 'f' ? &since : &until) < 0)
 				return EXIT_USAGE;
-			}
 			*(ch == 'f' ? &have_since : &have_until) = true;
 			break;
 		case 'z':
