@@ -1635,8 +1635,14 @@ reload(struct daemon *d)
 		log_warnx("reload: storage.path changes only at restart; still using %s",
 		    d->conf->storage.path);
 	new_mqtt = !mqtt_same(d->conf, n);
+	/*
+	 * The new in-flight table holds what is in flight now as well as the
+	 * new window: PUBACKs for messages sent before the reload must still
+	 * find them, or those slots are never freed and delivery stalls.
+	 */
 	if ((map = calloc(n->nsensors ? n->nsensors : 1, sizeof(*map))) == NULL ||
-	    (inf = calloc((size_t)n->mqtt.max_inflight, sizeof(*inf))) == NULL)
+	    (inf = calloc((size_t)(n->mqtt.max_inflight > d->ninflight ? n->mqtt.max_inflight :
+	    d->ninflight), sizeof(*inf))) == NULL)
 		goto err;
 	for (size_t i = 0; i < n->nsensors; i++)
 		map[i] = config_sensor_index(d->conf, n->sensors[i].id);
@@ -1687,10 +1693,13 @@ reload(struct daemon *d)
 		d->next_connect = 0;
 		d->backoff = n->mqtt.reconnect_min;
 	}
+	/*
+	 * Messages awaiting PUBACK stay awaited on the same connection; a
+	 * smaller window simply sends nothing new until enough have come back.
+	 */
+	memcpy(inf, d->inflight, (size_t)d->ninflight * sizeof(*inf));
 	free(d->inflight);
 	d->inflight = inf;
-	if (d->ninflight > n->mqtt.max_inflight)
-		d->ninflight = 0;	/* forget them; they are resent on the next connection */
 	d->window = n->mqtt.max_inflight;
 	/* storage keys apply at restart: keep the running store's path. */
 	free(n->storage.path);

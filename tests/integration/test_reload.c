@@ -178,6 +178,125 @@ test_sighup_with_good_config_adds_sensor(void **state)
 	harness_pass(h);
 }
 
+/* Messages with a seq up to max that an earlier message already had. */
+static size_t
+count_repeats(struct harness_sub *sub, int64_t max)
+{
+	size_t n = harness_sub_count(sub), repeats = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct harness_msg *m = harness_sub_get(sub, i);
+
+		if (m->seq < 0 || m->seq > max)
+			continue;
+		for (size_t j = 0; j < i; j++)
+			if (harness_sub_get(sub, j)->seq == m->seq) {
+				repeats++;
+				break;
+			}
+	}
+	return repeats;
+}
+
+/* How many times the daemon's log says it connected. */
+static int
+count_connects(const struct harness *h)
+{
+	char *log = harness_daemon_log(h), *p = log;
+	int n = 0;
+
+	while ((p = strstr(p, "mqtt: connected to")) != NULL) {
+		n++;
+		p++;
+	}
+	free(log);
+	return n;
+}
+
+/*
+ * SIGHUP while messages wait for their PUBACK (the broker is stopped, so
+ * none comes): once the broker answers, those PUBACKs must still be matched
+ * on the same connection, delivery must go on without a reconnect, and no
+ * message may arrive twice, not even after a restart (which resends what
+ * was never marked delivered).  Run with a window of 1 (every reload finds
+ * it full) and of 20 (a reload during a drain).
+ */
+static void
+reload_with_messages_in_flight(struct harness *h, int max_inflight)
+{
+	struct harness_sub *sub;
+	char why[1024], line[64], *tmpl, *cfg;
+	int64_t seq;
+	size_t mark;
+
+	snprintf(line, sizeof(line), "  keepalive = 10;\n  max_inflight = %d;\n", max_inflight);
+	tmpl = harness_replace(cfg_a, "  keepalive = 10;\n", line);
+	sub = harness_sub_start(h, "coldgate/#", false);
+	assert_non_null(sub);
+	cfg = harness_write_config(h, "coldgate.cfg", tmpl);
+	assert_int_equal(harness_daemon_start(h, cfg, NULL), 0);
+	if (harness_sub_wait_n(sub, 0, "telemetry", harness_match_sensor, "h1-air", 2,
+	    HARNESS_TIMEOUT) < 2)
+		fail_msg("no telemetry of h1-air");
+
+	/* The broker stops answering; the daemon sends and waits for PUBACKs. */
+	assert_int_equal(kill(h->broker.pid, SIGSTOP), 0);
+	harness_sleep(3.5);
+	harness_daemon_signal(h, SIGHUP);
+	if (!harness_daemon_log_wait(h, "reloaded:", HARNESS_TIMEOUT))
+		fail_msg("no \"reloaded\" in the log after SIGHUP");
+	harness_sleep(0.5);
+	assert_int_equal(kill(h->broker.pid, SIGCONT), 0);
+
+	/* Delivery goes on: the windows made while the broker was stopped, then new ones. */
+	seq = harness_sub_max_seq(sub) + 8;
+	mark = harness_sub_count(sub);
+	if (harness_sub_wait(sub, mark, "telemetry", harness_match_seq_above, &seq,
+	    HARNESS_TIMEOUT) < 0)
+		fail_msg("delivery stalled after a reload with messages in flight "
+		    "(max_inflight %d): nothing above seq %lld", max_inflight, (long long)seq);
+	if (count_connects(h) != 1)
+		fail_msg("delivery went on only after a reconnect (%d connects)", count_connects(h));
+	if (!harness_check_seqs(sub, 0, 1, why, sizeof(why)))
+		fail_msg("seq across the reload: %s", why);
+	if (count_repeats(sub, INT64_MAX) != 0)
+		fail_msg("%zu messages arrived twice across the reload",
+		    count_repeats(sub, INT64_MAX));
+
+	/* Everything up to here was acknowledged: a restart must not send it again. */
+	seq = harness_sub_max_seq(sub);
+	assert_int_equal(harness_daemon_stop(h), 0);
+	assert_int_equal(harness_daemon_start(h, cfg, NULL), 0);
+	{
+		int64_t later = seq + 3;
+
+		if (harness_sub_wait(sub, 0, "telemetry", harness_match_seq_above, &later,
+		    HARNESS_TIMEOUT) < 0)
+			fail_msg("no telemetry after the restart");
+	}
+	if (count_repeats(sub, seq) != 0)
+		fail_msg("%zu messages acknowledged before the restart were sent again: their "
+		    "PUBACKs after the reload were never recorded", count_repeats(sub, seq));
+	if (!harness_check_seqs(sub, 0, 1, why, sizeof(why)))
+		fail_msg("seq across the restart: %s", why);
+	assert_int_equal(harness_daemon_stop(h), 0);
+	free(tmpl);
+	free(cfg);
+	harness_pass(h);
+}
+
+static void
+test_sighup_with_window_of_one_in_flight_keeps_delivering(void **state)
+{
+	reload_with_messages_in_flight(*state, 1);
+}
+
+static void
+test_sighup_during_drain_keeps_delivering_without_repeats(void **state)
+{
+	reload_with_messages_in_flight(*state, 20);
+}
+
 static void
 expect_check_config(struct harness *h, const char *name, const char *text,
     const char *needle, int want_rc)
@@ -287,6 +406,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_sighup_with_bad_config_keeps_old_one_running,
 		    harness_setup, harness_teardown),
 		cmocka_unit_test_setup_teardown(test_sighup_with_good_config_adds_sensor,
+		    harness_setup, harness_teardown),
+		cmocka_unit_test_setup_teardown(test_sighup_with_window_of_one_in_flight_keeps_delivering,
+		    harness_setup, harness_teardown),
+		cmocka_unit_test_setup_teardown(test_sighup_during_drain_keeps_delivering_without_repeats,
 		    harness_setup, harness_teardown),
 		cmocka_unit_test_setup_teardown(test_check_config_names_file_and_line,
 		    harness_setup, harness_teardown),
