@@ -5,7 +5,7 @@
  * writer.
  *
  * Exit status: 0 done, 1 the store could not be read, 2 usage or
- * configuration error.
+ * configuration error; status: 3 when coldgated is not running.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -33,6 +33,7 @@
 #include "log.h"
 #include "quantity.h"
 #include "sensor.h"
+#include "statedir.h"
 #include "store.h"
 
 #ifndef COLDGATE_VERSION
@@ -41,6 +42,7 @@
 
 #define EXIT_STORE	1
 #define EXIT_USAGE	2
+#define EXIT_NOT_RUNNING 3	/* status: no coldgated holds the state directory */
 
 
 static void
@@ -370,9 +372,10 @@ cmd_status(const struct config *c, int argc, char **argv)
 	struct store_stats st;
 	struct store *s;
 	struct jbuf jb = { 0 };
-	char mqtt[128], mqttdesc[256], a[64], b[64], when[40];
-	bool json = false, have_mqtt;
+	char mqtt[128], mqttdesc[256], a[64], b[64], when[40], daemon[64];
+	bool json = false, have_mqtt, running;
 	int64_t now = now_ms();
+	pid_t pid;
 	int ch, err;
 
 	optind = 0;
@@ -394,6 +397,20 @@ cmd_status(const struct config *c, int argc, char **argv)
 		return EXIT_USAGE;
 	}
 
+	/* The daemon holds its state directory's lock for as long as it runs. */
+	running = statedir_holder(c->gateway.state_dir, &pid) == 1;
+	if (running && pid > 0)
+		snprintf(daemon, sizeof(daemon), "running (pid %ld)", (long)pid);
+	else
+		snprintf(daemon, sizeof(daemon), "%s", running ? "running" : "not running");
+	if (!running && access(c->storage.path, F_OK) < 0 && errno == ENOENT) {
+		if (json)
+			printf("{\"gateway\":\"%s\",\"running\":false}\n", c->gateway.id);
+		else
+			printf("coldgated:      not running, and has never run here (no store %s)\n",
+			    c->storage.path);
+		return EXIT_NOT_RUNNING;
+	}
 	s = open_store(c);
 	if ((err = store_stats(s, &st)) < 0) {
 		fprintf(stderr, "coldgatectl: reading the store %s: %s\n", c->storage.path,
@@ -413,6 +430,10 @@ cmd_status(const struct config *c, int argc, char **argv)
 	if (json) {
 		jb_begin(&jb, '{');
 		jb_str(&jb, "gateway", c->gateway.id);
+		jb_key(&jb, "running");
+		jb_vbool(&jb, running);
+		if (running && pid > 0)
+			jb_int(&jb, "pid", pid);
 		jb_str(&jb, "store", c->storage.path);
 		jb_int(&jb, "file_bytes", st.file_bytes);
 		jb_int(&jb, "used_bytes", st.used_bytes);
@@ -427,7 +448,7 @@ cmd_status(const struct config *c, int argc, char **argv)
 			jb_vnum(&jb, NAN);
 		jb_int(&jb, "readings", st.readings);
 		jb_key(&jb, "mqtt");
-		if (have_mqtt)
+		if (have_mqtt && running)
 			jb_vstr(&jb, mqtt);
 		else
 			jb_vnum(&jb, NAN);
@@ -438,10 +459,12 @@ cmd_status(const struct config *c, int argc, char **argv)
 		}
 		printf("%s\n", jb_text(&jb));
 		jb_free(&jb);
-		return finish_output();
+		err = finish_output();
+		return err != 0 ? err : running ? 0 : EXIT_NOT_RUNNING;
 	}
 
 	printf("gateway:        %s\n", c->gateway.id);
+	printf("coldgated:      %s\n", daemon);
 	printf("store:          %s\n", c->storage.path);
 	printf("size:           %s on disk (with WAL), %s in use of %d MiB\n",
 	    mib(st.file_bytes, a, sizeof(a)), mib(st.used_bytes, b, sizeof(b)),
@@ -454,11 +477,13 @@ cmd_status(const struct config *c, int argc, char **argv)
 	else
 		printf("outbox:         0 pending\n");
 	printf("readings kept:  %" PRId64 "\n", st.readings);
-	if (have_mqtt)
+	/* What a stopped daemon last recorded says nothing about now. */
+	if (running && have_mqtt)
 		describe_mqtt(mqtt, now, mqttdesc, sizeof(mqttdesc));
-	printf("mqtt:           %s\n", have_mqtt ? mqttdesc :
-	    "unknown (no coldgated has recorded it yet)");
-	return finish_output();
+	printf("mqtt:           %s\n", !running ? "- (coldgated is not running)" :
+	    have_mqtt ? mqttdesc : "unknown (coldgated has not recorded it yet)");
+	err = finish_output();
+	return err != 0 ? err : running ? 0 : EXIT_NOT_RUNNING;
 }
 
 /* ---- readings ---- */

@@ -36,6 +36,7 @@
 #include "notify.h"
 #include "rules.h"
 #include "sensor.h"
+#include "statedir.h"
 #include "store.h"
 #include "summary.h"
 #include "output.h"
@@ -120,6 +121,9 @@ struct daemon {
 	size_t		 ndirty, capdirty;
 	int64_t		 next_usage;		/* monotonic ms of the next store usage check */
 	char		*control_path;		/* the control socket, unlinked at stop */
+	dev_t		 control_dev;		/* ... if the path is still that file */
+	ino_t		 control_ino;
+	int		 lock_fd;		/* the state directory's lock */
 
 	/* Outbox delivery: messages up to cursor were handed over on this connection. */
 	int64_t		 cursor;
@@ -1161,6 +1165,7 @@ static int
 control_open(struct daemon *d, const char *dir)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct stat st;
 	int fd;
 
 	if (snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/control.sock", dir) >=
@@ -1170,8 +1175,10 @@ control_open(struct daemon *d, const char *dir)
 	}
 	if ((fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0)
 		return -errno;
+	/* We hold the state directory's lock: a socket left there is a dead daemon's. */
 	unlink(sun.sun_path);
-	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 || chmod(sun.sun_path, 0660) < 0) {
+	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 || chmod(sun.sun_path, 0660) < 0 ||
+	    stat(sun.sun_path, &st) < 0) {
 		int e = errno;
 
 		log_warn("control socket %s", sun.sun_path);
@@ -1180,7 +1187,26 @@ control_open(struct daemon *d, const char *dir)
 	}
 	d->fd[FD_CONTROL] = fd;
 	d->control_path = strdup(sun.sun_path);
+	d->control_dev = st.st_dev;
+	d->control_ino = st.st_ino;
 	return 0;
+}
+
+/* Remove the control socket, but only the file we made: never someone else's. */
+static void
+control_close(struct daemon *d)
+{
+	struct stat st;
+
+	if (d->control_path == NULL)
+		return;
+	if (stat(d->control_path, &st) == 0 && st.st_dev == d->control_dev &&
+	    st.st_ino == d->control_ino)
+		unlink(d->control_path);
+	else
+		log_info("control socket %s is no longer ours; left alone", d->control_path);
+	free(d->control_path);
+	d->control_path = NULL;
 }
 
 static void
@@ -1462,12 +1488,16 @@ backoff_next(struct daemon *d)
 }
 
 static void
-on_disconnected(void *arg, const char *why)
+on_disconnected(void *arg, const char *why, bool was_connected)
 {
 	struct daemon *d = arg;
 
-	log_warnx("mqtt: connection to %s:%d lost (%s); retrying in %d s", d->conf->mqtt.host,
-	    d->conf->mqtt.port, why, d->backoff);
+	/* A failed attempt was logged by mqtt.c, once per reason. */
+	if (was_connected)
+		log_warnx("mqtt: connection to %s:%d lost (%s); retrying in %d s",
+		    d->conf->mqtt.host, d->conf->mqtt.port, why, d->backoff);
+	else
+		log_debug("mqtt: retrying in %d s", d->backoff);
 	d->ninflight = 0;
 	backoff_next(d);
 	alarm_uplink(d->alarms, false, now_ms(CLOCK_REALTIME));
@@ -1499,8 +1529,7 @@ mqtt_try_connect(struct daemon *d)
 		return;
 	if (mqtt_connect(d->mqtt) < 0) {
 		/* Refused at once (no broker listening): same backoff as a lost link. */
-		log_debug("mqtt: broker %s:%d unreachable; retrying in %d s", d->conf->mqtt.host,
-		    d->conf->mqtt.port, d->backoff);
+		log_debug("mqtt: retrying in %d s", d->backoff);
 		backoff_next(d);
 	}
 }
@@ -1974,38 +2003,34 @@ setup_fds(struct daemon *d)
 }
 
 static int
-ensure_state_dir(const char *dir)
-{
-	struct stat st;
-
-	if (mkdir(dir, 0750) < 0 && errno != EEXIST) {
-		log_warn("gateway.state_dir %s: cannot create", dir);
-		return -1;
-	}
-	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
-		log_warnx("gateway.state_dir %s: not a directory", dir);
-		return -1;
-	}
-	return 0;
-}
-
-static int
 run(struct config *conf)
 {
-	struct daemon d = { .conf = conf, .mqtt_regfd = -1, .ep = -1 };
+	struct daemon d = { .conf = conf, .mqtt_regfd = -1, .ep = -1, .lock_fd = -1 };
 	struct output_rt *ort;
 	struct store_opts so = {
 		.path = conf->storage.path, .sync_full = conf->storage.sync == STORE_SYNC_FULL,
 		.max_size_mb = conf->storage.max_size_mb, .retain_days = conf->storage.retain_days,
 	};
 	uint64_t wd;
+	pid_t holder;
 	int rc;
 
 	for (int i = 0; i < FD_COUNT; i++)
 		d.fd[i] = -1;
 	d.started_mono = now_ms(CLOCK_MONOTONIC);
 	d.clock_offset = clock_offset();
-	if (ensure_state_dir(conf->gateway.state_dir) < 0) {
+	if (statedir_ensure(conf->gateway.state_dir) < 0) {
+		d.exit_code = 1;
+		goto out;
+	}
+	/* Two daemons on one store would both hand out the same seqs. */
+	if ((d.lock_fd = statedir_lock(conf->gateway.state_dir, &holder)) < 0) {
+		if (d.lock_fd == -EWOULDBLOCK && holder > 0)
+			log_warnx("gateway.state_dir %s is in use by another coldgated (pid %ld); "
+			    "stopping", conf->gateway.state_dir, (long)holder);
+		else if (d.lock_fd == -EWOULDBLOCK)
+			log_warnx("gateway.state_dir %s is in use by another coldgated; stopping",
+			    conf->gateway.state_dir);
 		d.exit_code = 1;
 		goto out;
 	}
@@ -2109,10 +2134,7 @@ out:
 	alarm_free(d.alarms);
 	summary_free(d.sum);
 	free(d.dirty);
-	if (d.control_path != NULL) {
-		unlink(d.control_path);
-		free(d.control_path);
-	}
+	control_close(&d);
 	if (d.store != NULL)
 		store_set_state(d.store, "mqtt", "stopped");
 	sensors_close(&d);
@@ -2127,6 +2149,9 @@ out:
 			close(d.fd[i]);
 	if (d.ep >= 0)
 		close(d.ep);
+	/* Last: the next daemon may start as soon as this goes. */
+	if (d.lock_fd >= 0)
+		close(d.lock_fd);
 	config_free(d.conf);
 	return d.exit_code;
 }

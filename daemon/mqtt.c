@@ -22,6 +22,7 @@ struct mqtt {
 	char			*will_topic, *will_payload;
 	int			 port, keepalive, max_inflight;
 	bool			 lib_ref;	/* holds a mosquitto_lib_init reference */
+	char			 last_fail[128]; /* why the last connect failed, "" after a CONNACK */
 };
 
 static int mqtt_lib_refs;
@@ -130,15 +131,33 @@ mqtt_free(struct mqtt *m)
 	free(m);
 }
 
+/* Say why a connection attempt failed: at warning level when the reason is new. */
+static void
+mqtt_connect_failed(struct mqtt *m, const char *why)
+{
+	/*
+	 * A wrong mqtt.host or port must show without -v; a broker that stays
+	 * away for days must not fill the journal.
+	 */
+	if (strcmp(why, m->last_fail) != 0)
+		log_warnx("mqtt: cannot connect to %s:%d (mqtt.host, mqtt.port): %s; retrying",
+		    m->host, m->port, why);
+	else
+		log_debug("mqtt: connect to %s:%d: %s", m->host, m->port, why);
+	snprintf(m->last_fail, sizeof(m->last_fail), "%s", why);
+}
+
 /* The connection is gone, whichever way: tell the daemon once. */
 static void
 mqtt_lost(struct mqtt *m, const char *why)
 {
-	bool was = m->state != MQTT_IDLE;
+	enum mqtt_state was = m->state;
 
 	mqtt_drop(m);
-	if (was && m->cbs.disconnected != NULL)
-		m->cbs.disconnected(m->arg, why);
+	if (was == MQTT_CONNECTING)
+		mqtt_connect_failed(m, why);
+	if (was != MQTT_IDLE && m->cbs.disconnected != NULL)
+		m->cbs.disconnected(m->arg, why, was == MQTT_CONNECTED);
 }
 
 static void
@@ -155,6 +174,7 @@ on_connect(struct mosquitto *mosq, void *arg, int rc)
 		return;
 	}
 	m->state = MQTT_CONNECTED;
+	m->last_fail[0] = '\0';
 	if (m->cbs.connected != NULL)
 		m->cbs.connected(m->arg);
 }
@@ -234,10 +254,9 @@ mqtt_connect(struct mqtt *m)
 	m->state = MQTT_CONNECTING;
 	rc = mosquitto_connect_async(m->mosq, m->host, m->port, m->keepalive);
 	if (rc != MOSQ_ERR_SUCCESS) {
-		int e = rc == MOSQ_ERR_ERRNO ? errno : EIO;
-
-		log_debug("mqtt: connect to %s:%d: %s", m->host, m->port,
-		    rc == MOSQ_ERR_ERRNO ? strerror(e) : mosquitto_strerror(rc));
+		int e = rc == MOSQ_ERR_ERRNO ? errno : rc == MOSQ_ERR_EAI ? EHOSTUNREACH : EIO;
+		mqtt_connect_failed(m, rc == MOSQ_ERR_ERRNO ? strerror(e) :
+		    rc == MOSQ_ERR_EAI ? "cannot resolve the host name" : mosquitto_strerror(rc));
 		mqtt_drop(m);
 		return -e;
 	}

@@ -29,7 +29,8 @@ struct mqtt_opts {
 
 struct mqtt_cbs {
 	void	(*connected)(void *arg);
-	void	(*disconnected)(void *arg, const char *why);
+	/* was_connected: false when an attempt failed before its CONNACK. */
+	void	(*disconnected)(void *arg, const char *why, bool was_connected);
 	void	(*puback)(void *arg, int mid);
 	void	(*message)(void *arg, const char *topic, const void *payload, size_t len);
 };
