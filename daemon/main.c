@@ -44,6 +44,8 @@
 
 /* A clock reading before this (2026-01-01) cannot be right: the RTC-less Pi before NTP. */
 #define CLOCK_SANE_MS		1767225600000LL
+/* A change of wall minus monotonic time bigger than this is a step of the clock. */
+#define CLOCK_STEP_MS		2000
 /* Consecutive failed reads before a sensor_fault event. */
 #define FAULT_AFTER		3
 #define TOPIC_MAX		256
@@ -721,8 +723,13 @@ sensors_run(struct daemon *d)
 		if (s->due < next)
 			next = s->due;
 	}
+	/*
+	 * Relative, not TFD_TIMER_ABSTIME: the same instant, and libfaketime
+	 * (tests/integration/test_clock.c) shifts every absolute timer by
+	 * its wall-clock offset, monotonic ones too.
+	 */
 	if (next != INT64_MAX)
-		timer_set(d->fd[FD_SENSORS], next, 0, true);
+		timer_set(d->fd[FD_SENSORS], next > mono ? next - mono : 0, 0, false);
 }
 
 /* ---- local outputs (SPEC §6) ---- */
@@ -1751,7 +1758,7 @@ reload(struct daemon *d)
 	timer_set(d->fd[FD_COMMIT], n->storage.commit_interval_ms, n->storage.commit_interval_ms,
 	    false);
 	window_timer_set(d);
-	timer_set(d->fd[FD_SENSORS], now_ms(CLOCK_MONOTONIC), 0, true);
+	timer_set(d->fd[FD_SENSORS], 0, 0, false);
 	free(map);
 	audit_config(d, "reload");
 	/* Zone names or the site may have changed: say so (no-op while disconnected). */
@@ -1774,11 +1781,59 @@ err:
 
 /* ---- the loop ---- */
 
+/* Wall clock minus monotonic clock: changes only when the wall clock is stepped. */
+static int64_t
+clock_offset(void)
+{
+	return now_ms(CLOCK_REALTIME) - now_ms(CLOCK_MONOTONIC);
+}
+
+/*
+ * Has the wall clock been stepped since the last look?  Called every
+ * second and when the window timer is cancelled by a clock change (which
+ * not every way of setting the clock raises).  Wall minus monotonic moves
+ * only by a step, or by NTP's slewing at well under a millisecond a second,
+ * so a change of more than CLOCK_STEP_MS is a step.
+ */
+static void
+clock_check(struct daemon *d)
+{
+	int64_t now, step = clock_offset() - d->clock_offset;
+
+	if (step >= -CLOCK_STEP_MS && step <= CLOCK_STEP_MS) {
+		d->clock_offset += step;	/* follow the slewing */
+		return;
+	}
+	d->clock_offset += step;
+	now = now_ms(CLOCK_REALTIME);
+	log_info("the system clock was stepped by %+.3f s", (double)step / 1000.0);
+	event_begin(d, "clock_sync");
+	jb_int(&d->jb, "step_ms", step);
+	event_end(d);
+	{
+		struct jbuf b = { 0 };
+
+		jb_begin(&b, '{');
+		jb_int(&b, "step_ms", step);
+		audit_add(d, "clock_sync", &b);
+	}
+	alarm_clock_step(d->alarms, step);
+	if (now < d->agg.start_ms) {
+		/* Back before the running window: close it as measured, start anew. */
+		telemetry_publish(d);
+		agg_next(&d->agg, now);
+	}
+	window_roll(d, now);
+	/* The timer was set for the old clock: an end far ahead would never come. */
+	window_timer_set(d);
+}
+
 static void
 tick(struct daemon *d)
 {
 	int64_t mono = now_ms(CLOCK_MONOTONIC);
 
+	clock_check(d);
 	mqtt_tick(d->mqtt);
 	mqtt_try_connect(d);
 	alarm_tick(d->alarms, now_ms(CLOCK_REALTIME));
@@ -1828,45 +1883,18 @@ tick(struct daemon *d)
 	}
 }
 
-/* Wall clock minus monotonic clock: changes only when the wall clock is stepped. */
-static int64_t
-clock_offset(void)
-{
-	return now_ms(CLOCK_REALTIME) - now_ms(CLOCK_MONOTONIC);
-}
-
 static void
 on_window_timer(struct daemon *d)
 {
 	uint64_t n;
-	int64_t now, step;
 
-	if (read(d->fd[FD_WINDOW], &n, sizeof(n)) >= 0 || errno != ECANCELED) {
-		window_roll(d, now_ms(CLOCK_REALTIME));
-		return;
-	}
-	/* The wall clock was stepped. */
-	now = now_ms(CLOCK_REALTIME);
-	step = clock_offset() - d->clock_offset;
-	d->clock_offset += step;
-	log_info("the system clock was stepped by %+.3f s", (double)step / 1000.0);
-	event_begin(d, "clock_sync");
-	jb_int(&d->jb, "step_ms", step);
-	event_end(d);
-	{
-		struct jbuf b = { 0 };
-
-		jb_begin(&b, '{');
-		jb_int(&b, "step_ms", step);
-		audit_add(d, "clock_sync", &b);
-	}
-	alarm_clock_step(d->alarms, step);
-	if (now < d->agg.start_ms) {
-		/* Back before the running window: close it as measured, start anew. */
-		telemetry_publish(d);
-		agg_next(&d->agg, now);
-	}
-	window_roll(d, now);
+	if (read(d->fd[FD_WINDOW], &n, sizeof(n)) < 0 && errno == ECANCELED)
+		clock_check(d);
+	window_roll(d, now_ms(CLOCK_REALTIME));
+	/*
+	 * Early (the clock went back a little) or on time: the timer is
+	 * one-shot and must be armed again either way.
+	 */
 	window_timer_set(d);
 }
 
@@ -2086,7 +2114,7 @@ run(struct config *conf)
 	d.window = conf->mqtt.max_inflight;
 	d.backoff = conf->mqtt.reconnect_min;
 
-	timer_set(d.fd[FD_SENSORS], now_ms(CLOCK_MONOTONIC), 0, true);
+	timer_set(d.fd[FD_SENSORS], 0, 0, false);
 	timer_set(d.fd[FD_COMMIT], conf->storage.commit_interval_ms,
 	    conf->storage.commit_interval_ms, false);
 	window_timer_set(&d);
