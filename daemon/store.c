@@ -42,10 +42,15 @@
  *     so the next store_commit() retries with nothing lost; while commits
  *     keep failing the buffer grows to RBUF_MAX and then drops its oldest
  *     readings, counted and logged.
- *   - store_outbox_push() fails as a whole: the row is not stored, seq does
- *     not advance, the caller gets -ENOSPC and may retry the same payload
- *     (its seq is still store_next_seq()).  Nothing unsaved is ever handed
- *     to the broker.
+ *   - A message store_outbox_push() cannot commit keeps the seq it was
+ *     given and waits in a memory queue (MQ_MAX messages, MQ_MAX_BYTES of
+ *     payload; past that the oldest telemetry, then the oldest event goes,
+ *     never an alarm, and its seq shows as a gap).  The next commit that
+ *     works, a push or store_commit(), stores the queue in seq order.
+ *     Nothing unsaved is ever handed to the broker.
+ *   - Every commit that stores messages is made with synchronous=FULL, even
+ *     with sync = "normal" (store_durable()): a message the broker may hold
+ *     must never be taken back by a power cut.
  *   - Delivered marks, prune deletes and state values that joined the lost
  *     transaction are gone.  That is safe: an unmarked message is sent
  *     again (at least once), a prune is simply redone.
