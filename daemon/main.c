@@ -339,6 +339,9 @@ status_payload(struct daemon *d, const char *state, struct jbuf *b)
 			jb_end(b, '}');
 		}
 		jb_end(b, ']');
+		/* Not in the outbox, so the park hears of a store that takes no writes now. */
+		if (d->store_err != 0)
+			jb_str(b, "store_error", strerror(-d->store_err));
 	}
 	jb_end(b, '}');
 }
@@ -1808,6 +1811,11 @@ store_watch(struct daemon *d)
 		event_end(d);
 	} else if (h.err == 0 && d->store_err != 0)
 		log_info("store %s takes writes again", d->conf->storage.path);
+	if ((h.err != 0) != (d->store_err != 0)) {
+		d->store_err = h.err;
+		if (mqtt_state(d->mqtt) == MQTT_CONNECTED)
+			status_online(d);
+	}
 	d->store_err = h.err;
 }
 

@@ -4,8 +4,9 @@
  * of ours while the daemon runs.  The windows made meanwhile must not be
  * lost: they wait in memory with their own seqs and reach the broker once
  * the file is gone, with no gap and no window missing; the daemon says so
- * in one store_error event and the gateway-store-error alarm, and keeps
- * running throughout.
+ * at once in its retained status (outside the outbox), and in one
+ * store_error event and the gateway-store-error alarm once they can be
+ * stored; it keeps running throughout.
  *
  * Mounting needs root (CI and scripts/check run as root, or through sudo);
  * without it the test is skipped, saying why.
@@ -128,6 +129,16 @@ match_store_error(const struct harness_msg *m, void *arg)
 	return type != NULL && strcmp(type, "store_error") == 0;
 }
 
+/* arg: bool *: a retained online status with (true) or without a store_error. */
+static bool
+match_status_store(const struct harness_msg *m, void *arg)
+{
+	const char *state = harness_json_str(m->json, "state");
+
+	return state != NULL && strcmp(state, "online") == 0 &&
+	    (harness_json_str(m->json, "store_error") != NULL) == *(bool *)arg;
+}
+
 static void
 test_full_disk_keeps_windows_in_memory_and_stores_them_later(void **state)
 {
@@ -154,6 +165,14 @@ test_full_disk_keeps_windows_in_memory_and_stores_them_later(void **state)
 	if (!harness_daemon_log_wait(h, "cannot be written", HARNESS_TIMEOUT))
 		fail_msg("the disk is full (%lld bytes of filler) and the daemon did not say "
 		    "the store cannot be written", filled);
+	/* The status, outside the outbox, says so at once. */
+	{
+		bool with = true;
+
+		if (harness_sub_wait(sub, 0, "status", match_status_store, &with,
+		    HARNESS_TIMEOUT) < 0)
+			fail_msg("no online status with store_error while the disk is full");
+	}
 	/* Several windows while full; nothing new can reach the broker meanwhile. */
 	harness_sleep(4.0);
 	before = harness_sub_max_seq(sub);
@@ -168,6 +187,13 @@ test_full_disk_keeps_windows_in_memory_and_stores_them_later(void **state)
 	i = harness_sub_wait(sub, 0, "event", match_store_error, NULL, HARNESS_TIMEOUT);
 	if (i < 0)
 		fail_msg("no store_error event");
+	{
+		bool with = false;
+
+		if (harness_sub_wait(sub, mark, "status", match_status_store, &with,
+		    HARNESS_TIMEOUT) < 0)
+			fail_msg("the status still says store_error after the store took writes");
+	}
 	if (harness_sub_find(sub, (size_t)i + 1, "event", match_store_error, NULL) >= 0)
 		fail_msg("more than one store_error event for one full disk");
 	j = harness_sub_wait(sub, 0, ALARM_TOPIC, harness_match_state, "active",
