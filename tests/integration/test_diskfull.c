@@ -19,6 +19,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -174,7 +175,12 @@ test_full_disk_keeps_windows_in_memory_and_stores_them_later(void **state)
 			fail_msg("no online status with store_error while the disk is full");
 	}
 	/* Several windows while full; nothing new can reach the broker meanwhile. */
-	harness_sleep(4.0);
+	harness_sleep(3.0);
+	/* A reload meanwhile must keep what waits in memory. */
+	harness_daemon_signal(h, SIGHUP);
+	if (!harness_daemon_log_wait(h, "reloaded:", HARNESS_TIMEOUT))
+		fail_msg("no reload logged after SIGHUP");
+	harness_sleep(2.0);
 	before = harness_sub_max_seq(sub);
 	if (!harness_daemon_running(h))
 		fail_msg("coldgated stopped on a full disk");
