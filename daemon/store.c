@@ -1495,7 +1495,8 @@ store_close(struct store *s)
 		    s->path, s->nrbuf);
 		if (s->nmq > 0)
 			log_warnx("store %s: and %zu messages (seq %" PRId64 "..%" PRId64 ") "
-			    "that could not be stored; their seqs show as a gap", s->path,
+			    "that could not be stored are lost; they never reached the broker, "
+			    "and the next start gives their seqs again", s->path,
 			    s->nmq, s->mq[0].seq, s->mq[s->nmq - 1].seq);
 		if (store_txn_open(s))
 			sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
