@@ -382,10 +382,13 @@ handshake(int fd)
 		case NBD_OPT_INFO:
 		case NBD_OPT_GO: {
 			unsigned char info[12];
+			uint32_t nlen = len >= 6 ? get32(opt) : 0;
 
-			/* Any export name will do: there is one disk. */
-			if (len < 6 || len < 6 + get32(opt) ||
-			    len != 6 + get32(opt) + 2 * (uint32_t)get16(opt + 4 + get32(opt))) {
+			/* Name length, name, number of info requests, the
+			 * requests.  Any export name will do: there is one
+			 * disk. */
+			if (len < 6 || nlen > len - 6 ||
+			    len != 6 + nlen + 2 * (uint32_t)get16(opt + 4 + nlen)) {
 				if (opt_reply(fd, o, NBD_REP_ERR_INVALID, NULL, 0) < 0)
 					return -1;
 				break;
