@@ -91,7 +91,7 @@ check: all unit integration
 
 # The daemon's main paths under valgrind (slow: not part of check).
 VALGRIND_TESTS = test_telemetry test_outage test_crash test_reload test_overflow test_alarms test_sysfs \
-	test_quality test_hardware
+	test_quality test_hardware test_diskfull test_statedir
 valgrind: all $(INTEG_BIN) $(FAKEHW_BIN)
 	@set -e; for t in $(VALGRIND_TESTS); do echo "== $$t under valgrind"; \
 	  COLDGATE_TOP=$(CURDIR) COLDGATED=$(CURDIR)/scripts/valgrind-coldgated \

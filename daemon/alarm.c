@@ -89,7 +89,7 @@ static const char *const kind_names[ALARM_KIND_COUNT] = {
 	[ALARM_HIGH] = "high", [ALARM_LOW] = "low", [ALARM_EXCURSION] = "excursion",
 	[ALARM_RATE] = "rate", [ALARM_STALE] = "stale", [ALARM_FAULT] = "fault",
 	[ALARM_DOOR_OPEN] = "door_open", [ALARM_STORE_FULL] = "store_full",
-	[ALARM_UPLINK_DOWN] = "uplink_down",
+	[ALARM_UPLINK_DOWN] = "uplink_down", [ALARM_STORE_ERROR] = "store_error",
 };
 
 static const char *const state_names[] = {
@@ -117,7 +117,7 @@ alarm_severity_name(enum alarm_severity s)
 static bool
 gateway_kind(enum alarm_kind k)
 {
-	return k == ALARM_STORE_FULL || k == ALARM_UPLINK_DOWN;
+	return k == ALARM_STORE_FULL || k == ALARM_UPLINK_DOWN || k == ALARM_STORE_ERROR;
 }
 
 static bool
@@ -130,7 +130,7 @@ static bool
 level_kind(enum alarm_kind k)
 {
 	return k == ALARM_HIGH || k == ALARM_LOW || k == ALARM_RATE || k == ALARM_STORE_FULL ||
-	    k == ALARM_DOOR_OPEN || k == ALARM_UPLINK_DOWN;
+	    k == ALARM_DOOR_OPEN || k == ALARM_UPLINK_DOWN || k == ALARM_STORE_ERROR;
 }
 
 /* The quantity whose readings feed the rule, or Q_COUNT. */
@@ -210,6 +210,9 @@ make_id(char id[ALARM_ID_MAX + 1], const struct alarm_rule *r, const char *senso
 	case ALARM_UPLINK_DOWN:
 		snprintf(id, ALARM_ID_MAX + 1, "gateway-uplink-down");
 		return;
+	case ALARM_STORE_ERROR:
+		snprintf(id, ALARM_ID_MAX + 1, "gateway-store-error");
+		return;
 	case ALARM_HIGH:
 	case ALARM_LOW:
 	case ALARM_EXCURSION:
@@ -287,6 +290,8 @@ rule_check(const struct alarm_rule *r, size_t nsensors)
 		return r->store_fraction >= 0 && r->store_fraction <= 1 ? 0 : -EINVAL;
 	case ALARM_UPLINK_DOWN:
 		return r->uplink_down_max >= 0 ? 0 : -EINVAL;
+	case ALARM_STORE_ERROR:
+		return 0;
 	default:
 		return -EINVAL;
 	}
@@ -814,8 +819,11 @@ gateway_level(struct alarm_engine *e, enum alarm_kind k, double v, bool up, int6
 		if (k == ALARM_STORE_FULL) {
 			in->value = v;
 			level(e, in, v > r->store_fraction, v < r->store_fraction - r->hysteresis, t);
-		} else
+		} else {
+			if (k == ALARM_STORE_ERROR && !up)
+				in->value = v;
 			level(e, in, !up, up, t);
+		}
 	}
 }
 
@@ -830,6 +838,12 @@ void
 alarm_uplink(struct alarm_engine *e, bool up, int64_t t)
 {
 	gateway_level(e, ALARM_UPLINK_DOWN, 0, up, t);
+}
+
+void
+alarm_store_error(struct alarm_engine *e, bool failing, double queued, int64_t t)
+{
+	gateway_level(e, ALARM_STORE_ERROR, queued, !failing, t);
 }
 
 void

@@ -50,6 +50,7 @@ enum alarm_kind {
 	ALARM_DOOR_OPEN,	/* door open for door_open_max s */
 	ALARM_STORE_FULL,	/* store usage above store_fraction for delay s */
 	ALARM_UPLINK_DOWN,	/* uplink down for uplink_down_max s */
+	ALARM_STORE_ERROR,	/* the store takes no writes (full disk, read-only) */
 	ALARM_KIND_COUNT
 };
 
@@ -198,6 +199,8 @@ int	 alarm_fault(struct alarm_engine *, size_t s, int err, int64_t t_ms);
 /* Gateway health: store usage as a fraction of the cap; the uplink. */
 void	 alarm_store_usage(struct alarm_engine *, double fraction, int64_t t_ms);
 void	 alarm_uplink(struct alarm_engine *, bool up, int64_t t_ms);
+/* Commits of the store fail (failing), with queued messages waiting in memory. */
+void	 alarm_store_error(struct alarm_engine *, bool failing, double queued, int64_t t_ms);
 
 /*
  * Time-based conditions without a new input: delays running out, stale

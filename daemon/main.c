@@ -141,6 +141,7 @@ struct daemon {
 	bool		 status_acked;
 
 	struct store_drops drops;		/* dropped for the cap, not yet reported */
+	int		 store_err;		/* the store's commits fail with this errno */
 	int64_t		 clock_offset;		/* wall minus monotonic ms, to measure steps */
 	int64_t		 next_overflow_event;	/* monotonic ms */
 	bool		 running;
@@ -1781,6 +1782,35 @@ err:
 
 /* ---- the loop ---- */
 
+/*
+ * The store stopped taking writes (a full disk, a read-only file) or takes
+ * them again.  Messages wait in the store's memory queue meanwhile, so the
+ * store_error event and the alarm reach the broker once it writes again;
+ * the alarm's local outputs (buzzer, lamp) follow it at once.
+ */
+static void
+store_watch(struct daemon *d)
+{
+	struct store_health h;
+	int64_t now = now_ms(CLOCK_REALTIME);
+
+	store_health(d->store, &h);
+	/* What the memory queue had to drop is a loss of undelivered telemetry. */
+	d->drops.undelivered += h.dropped;
+	alarm_store_error(d->alarms, h.err != 0, (double)h.queued, now);
+	if (h.err != 0 && d->store_err == 0) {
+		log_warnx("store %s cannot be written (%s): keeping messages in memory "
+		    "until it can; free space on its disk or make it writable",
+		    d->conf->storage.path, strerror(-h.err));
+		event_begin(d, "store_error");
+		jb_str(&d->jb, "error", strerror(-h.err));
+		jb_int(&d->jb, "queued", (int64_t)h.queued);
+		event_end(d);
+	} else if (h.err == 0 && d->store_err != 0)
+		log_info("store %s takes writes again", d->conf->storage.path);
+	d->store_err = h.err;
+}
+
 /* Wall clock minus monotonic clock: changes only when the wall clock is stepped. */
 static int64_t
 clock_offset(void)
@@ -1834,6 +1864,7 @@ tick(struct daemon *d)
 	int64_t mono = now_ms(CLOCK_MONOTONIC);
 
 	clock_check(d);
+	store_watch(d);
 	mqtt_tick(d->mqtt);
 	mqtt_try_connect(d);
 	alarm_tick(d->alarms, now_ms(CLOCK_REALTIME));

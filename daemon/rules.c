@@ -99,13 +99,21 @@ rules_build(const struct config *c, struct alarm_rule **rules, size_t *nrules,
 	*rules = NULL;
 	*sensors = NULL;
 	*nrules = 0;
-	if ((r = calloc(2 * c->nalarms + 1, sizeof(*r))) == NULL ||
+	if ((r = calloc(2 * c->nalarms + 2, sizeof(*r))) == NULL ||
 	    (s = calloc(c->nsensors + 1, sizeof(*s))) == NULL) {
 		free(r);
 		return -ENOMEM;
 	}
 	for (size_t i = 0; i < c->nalarms; i++)
 		n += rules_of(c, &c->alarms[i], r + n);
+	/*
+	 * A store that takes no writes is always an alarm, configured or not:
+	 * the gateway keeps what it cannot store in memory, and only so much.
+	 */
+	r[n].kind = ALARM_STORE_ERROR;
+	r[n].severity = ALARM_CRITICAL;
+	r[n].zone = r[n].sensor = -1;
+	n++;
 	for (size_t i = 0; i < c->nsensors; i++) {
 		s[i].id = c->sensors[i].id;
 		s[i].zone = (int)c->sensors[i].zone_idx;

@@ -81,7 +81,10 @@
 #define RBUF_BATCH	1000		/* buffered readings that force a commit */
 #define RBUF_MAX	4096		/* most kept while commits fail (96 KiB) */
 #define PRUNE_BATCH	1000		/* rows one store_prune() call may delete */
-#define DROP_MSG_BATCH	100		/* messages are bigger: drop fewer at once */
+#define DROP_MSG_BATCH	100		/* most messages one prune step may drop */
+#define DROP_READING_CHUNK 100		/* readings dropped between two size checks */
+#define MQ_MAX		1024		/* messages kept in memory while commits fail */
+#define MQ_MAX_BYTES	(512 << 10)	/* and their payloads' bytes */
 #define BUSY_MS		1000		/* coldgatectl may hold a read lock briefly */
 
 #define DAY_MS		(86400 * (int64_t)1000)
@@ -260,6 +263,23 @@ struct pending_delivered {
 	int64_t		 ms;
 };
 
+/*
+ * A message the store could not take (a full disk, a read-only file): it
+ * keeps the seq it was given and waits here, in seq order, for a commit
+ * that works.  Nothing here has been handed to the broker.
+ */
+struct pending_msg {
+	int64_t		 seq;
+	int64_t		 created;
+	const char	*topic;
+	const void	*payload;
+	size_t		 len;
+	char		*buf;		/* topic and payload, when kept here */
+	uint8_t		 kind;
+	uint8_t		 qos;
+	bool		 retain;
+};
+
 struct pending_reading {
 	int64_t		 ts;
 	double		 value;
@@ -275,7 +295,8 @@ struct store {
 	bool		 sync_full;
 	int		 max_size_mb;
 	int		 retain_days;
-	int64_t		 last_seq;
+	int64_t		 last_seq;	/* highest seq committed */
+	int64_t		 seq_hi;	/* highest seq given out, stored or not */
 	sqlite3_stmt	*stmt[ST_COUNT];
 	bool		 fetching;	/* ST_OUTBOX_FETCH is stepping */
 
@@ -286,7 +307,12 @@ struct store {
 	size_t		 ndeliv;
 	int64_t		 deliv_max;	/* highest seq in deliv */
 
+	struct pending_msg *mq;		/* messages waiting for the store */
+	size_t		 nmq, mqcap, mq_bytes;
+	int64_t		 mq_dropped;	/* telemetry dropped from mq, not yet reported */
+
 	int		 failing;	/* commits failed in a row */
+	int		 last_err;	/* the last failed commit's errno, 0 once one works */
 	int64_t		 lost_readings;	/* dropped from rbuf while failing */
 	bool		 cap_stuck;	/* over the cap with nothing droppable */
 };
@@ -438,32 +464,47 @@ store_flush_readings(struct store *s)
 }
 
 static void
+mq_free(struct store *s)
+{
+	for (size_t i = 0; i < s->nmq; i++)
+		free(s->mq[i].buf);
+	s->nmq = 0;
+	s->mq_bytes = 0;
+}
+
+static void
 store_commit_ok(struct store *s)
 {
 	if (s->failing > 0) {
 		log_info("store %s: committing again after %d failed commits%s", s->path,
-		    s->failing, s->lost_readings > 0 ? "; readings were dropped meanwhile" : "");
+		    s->failing, s->nmq > 0 ? "; the messages kept in memory are stored" : "");
 		if (s->lost_readings > 0)
 			log_warnx("store %s: %" PRId64 " readings dropped while commits failed",
 			    s->path, s->lost_readings);
 	}
 	s->failing = 0;
+	s->last_err = 0;
 	s->lost_readings = 0;
 	s->nrbuf = 0;
+	mq_free(s);
+	s->last_seq = s->seq_hi;
 }
 
 /*
  * A commit failed: undo whatever SQLite left of the transaction so the next
- * attempt starts clean.  The reading buffer is kept for that attempt.
+ * attempt starts clean.  The reading buffer and the messages are kept for
+ * that attempt.
  */
 static void
-store_commit_failed(struct store *s)
+store_commit_failed(struct store *s, int err)
 {
 	if (store_txn_open(s))
 		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	s->last_err = err;
 	if (s->failing++ == 0)
-		log_warnx("store %s: commit failed; %zu readings kept in memory, will retry",
-		    s->path, s->nrbuf);
+		log_warnx("store %s: commit failed (%s); %zu readings, and any message that "
+		    "cannot be stored, are kept in memory; will retry", s->path,
+		    strerror(-err), s->nrbuf);
 }
 
 static int
@@ -474,6 +515,81 @@ store_commit_txn(struct store *s)
 	return rc == SQLITE_OK ? 0 : store_err(s, rc, "commit");
 }
 
+/*
+ * With sync = "normal" a commit does not wait for the disk, and a power
+ * cut can take it back.  A message must not go back: the broker may have
+ * it already, and its seq would be given again to a different payload,
+ * which no consumer can tell from a repeat.  So the commits that store
+ * messages run at synchronous=FULL, whose fsync of the WAL makes every
+ * earlier commit durable too; readings alone stay at NORMAL.  SQLite
+ * refuses to change the level inside a transaction.
+ */
+static void
+store_durable(struct store *s, bool on)
+{
+	if (!s->sync_full && !store_txn_open(s))
+		(void)store_exec(s, on ? "PRAGMA synchronous = FULL" :
+		    "PRAGMA synchronous = NORMAL", "synchronous");
+}
+
+static int
+store_insert_msg(struct store *s, const struct pending_msg *m)
+{
+	sqlite3_stmt *st;
+	int err = 0;
+
+	if ((st = store_stmt(s, ST_OUTBOX_INSERT, &err)) == NULL)
+		return err;
+	sqlite3_bind_int64(st, 1, m->seq);
+	sqlite3_bind_int(st, 2, m->kind);
+	sqlite3_bind_text(st, 3, m->topic, -1, SQLITE_STATIC);
+	sqlite3_bind_blob64(st, 4, m->len ? m->payload : "", m->len, SQLITE_STATIC);
+	sqlite3_bind_int(st, 5, m->qos);
+	sqlite3_bind_int(st, 6, m->retain);
+	sqlite3_bind_int64(st, 7, m->created);
+	err = store_run(s, st, "insert message");
+	sqlite3_clear_bindings(st);
+	return err;
+}
+
+/*
+ * One durable commit of the messages kept in memory, then m (NULL: none),
+ * with the readings and delivered marks that wait, and last_seq.
+ */
+static int
+store_commit_msgs(struct store *s, const struct pending_msg *m)
+{
+	sqlite3_stmt *st;
+	int err = 0;
+
+	/* What the open transaction holds (prune deletes, marks) goes first. */
+	if (!s->sync_full && store_txn_open(s) && (err = store_commit_txn(s)) < 0)
+		goto fail;
+	store_durable(s, true);
+	if ((err = store_begin(s)) < 0 || (err = store_flush_readings(s)) < 0 ||
+	    (err = store_flush_delivered(s)) < 0)
+		goto fail;
+	for (size_t i = 0; i < s->nmq; i++)
+		if ((err = store_insert_msg(s, &s->mq[i])) < 0)
+			goto fail;
+	if (m != NULL && (err = store_insert_msg(s, m)) < 0)
+		goto fail;
+	if ((st = store_stmt(s, ST_LAST_SEQ_SET, &err)) == NULL)
+		goto fail;
+	sqlite3_bind_int64(st, 1, s->seq_hi);
+	if ((err = store_run(s, st, "update last_seq")) < 0 ||
+	    (err = store_commit_txn(s)) < 0)
+		goto fail;
+	store_durable(s, false);
+	store_commit_ok(s);
+	return 0;
+
+fail:
+	store_commit_failed(s, err);
+	store_durable(s, false);
+	return err;
+}
+
 int
 store_commit(struct store *s)
 {
@@ -481,13 +597,15 @@ store_commit(struct store *s)
 
 	if (s == NULL || s->ro)
 		return 0;
+	if (s->nmq > 0)
+		return store_commit_msgs(s, NULL);
 	if (s->nrbuf == 0 && s->ndeliv == 0 && !store_txn_open(s))
 		return 0;
 	if ((err = store_begin(s)) < 0 ||
 	    (err = store_flush_readings(s)) < 0 ||
 	    (err = store_flush_delivered(s)) < 0 ||
 	    (err = store_commit_txn(s)) < 0) {
-		store_commit_failed(s);
+		store_commit_failed(s, err);
 		return err;
 	}
 	store_commit_ok(s);
@@ -497,7 +615,7 @@ store_commit(struct store *s)
 bool
 store_in_transaction(const struct store *s)
 {
-	return s->nrbuf > 0 || store_txn_open(s);
+	return s->nrbuf > 0 || s->nmq > 0 || store_txn_open(s);
 }
 
 int
@@ -536,48 +654,100 @@ store_add_reading(struct store *s, int sensor_key, int quantity, double value,
 int64_t
 store_next_seq(const struct store *s)
 {
-	return s->last_seq + 1;
+	return s->seq_hi + 1;
+}
+
+/*
+ * Make room in the memory queue: the oldest telemetry goes, else the
+ * oldest event; alarms never (there are few, each small).  Its seq is
+ * never given again, so the loss shows as a gap.  false: only alarms.
+ */
+static bool
+mq_drop_one(struct store *s)
+{
+	static const enum msg_kind order[] = { MSG_TELEMETRY, MSG_EVENT };
+
+	for (size_t k = 0; k < sizeof(order) / sizeof(order[0]); k++)
+		for (size_t i = 0; i < s->nmq; i++) {
+			if (s->mq[i].kind != order[k])
+				continue;
+			if (s->mq_dropped++ == 0)
+				log_warnx("store %s: %zu messages (%zu KiB) wait in memory, the "
+				    "most kept; dropping the oldest (seq %" PRId64 ")",
+				    s->path, s->nmq, s->mq_bytes >> 10, s->mq[i].seq);
+			s->mq_bytes -= s->mq[i].len;
+			free(s->mq[i].buf);
+			memmove(s->mq + i, s->mq + i + 1, (s->nmq - i - 1) * sizeof(*s->mq));
+			s->nmq--;
+			return true;
+		}
+	return false;
+}
+
+/* Keep a copy of m until a commit works. */
+static int
+mq_add(struct store *s, const struct pending_msg *m)
+{
+	struct pending_msg *q;
+	size_t tlen = strlen(m->topic) + 1;
+
+	while ((s->nmq >= MQ_MAX || s->mq_bytes + m->len > MQ_MAX_BYTES) && mq_drop_one(s))
+		;
+	if (s->nmq == s->mqcap) {
+		size_t ncap = s->mqcap ? s->mqcap * 2 : 8;
+
+		if ((q = reallocarray(s->mq, ncap, sizeof(*q))) == NULL)
+			return -ENOMEM;
+		s->mq = q;
+		s->mqcap = ncap;
+	}
+	q = &s->mq[s->nmq];
+	*q = *m;
+	if ((q->buf = malloc(tlen + m->len)) == NULL)
+		return -ENOMEM;
+	memcpy(q->buf, m->topic, tlen);
+	if (m->len > 0)
+		memcpy(q->buf + tlen, m->payload, m->len);
+	q->topic = q->buf;
+	q->payload = q->buf + tlen;
+	s->mq_bytes += m->len;
+	s->nmq++;
+	return 0;
 }
 
 int64_t
 store_outbox_push(struct store *s, enum msg_kind kind, const char *topic,
     const void *payload, size_t len, int qos, bool retain, int64_t now_ms)
 {
-	sqlite3_stmt *st;
-	int64_t seq = s->last_seq + 1;
-	int err = 0;
+	struct pending_msg m = {
+		.seq = s->seq_hi + 1, .created = now_ms, .topic = topic,
+		.payload = payload, .len = len, .kind = (uint8_t)kind,
+		.qos = (uint8_t)qos, .retain = retain,
+	};
+	int err;
 
 	if (s->ro)
 		return -EROFS;
-	if ((err = store_begin(s)) < 0 || (err = store_flush_readings(s)) < 0 ||
-	    (err = store_flush_delivered(s)) < 0)
-		goto fail;
-	if ((st = store_stmt(s, ST_OUTBOX_INSERT, &err)) == NULL)
-		goto fail;
-	sqlite3_bind_int64(st, 1, seq);
-	sqlite3_bind_int(st, 2, kind);
-	sqlite3_bind_text(st, 3, topic, -1, SQLITE_STATIC);
-	sqlite3_bind_blob64(st, 4, len ? payload : "", len, SQLITE_STATIC);
-	sqlite3_bind_int(st, 5, qos);
-	sqlite3_bind_int(st, 6, retain);
-	sqlite3_bind_int64(st, 7, now_ms);
-	err = store_run(s, st, "insert message");
-	sqlite3_clear_bindings(st);
-	if (err < 0)
-		goto fail;
-	if ((st = store_stmt(s, ST_LAST_SEQ_SET, &err)) == NULL)
-		goto fail;
-	sqlite3_bind_int64(st, 1, seq);
-	if ((err = store_run(s, st, "update last_seq")) < 0 ||
-	    (err = store_commit_txn(s)) < 0)
-		goto fail;
-	s->last_seq = seq;
-	store_commit_ok(s);
-	return seq;
+	/* Given out now, stored or kept: never given again. */
+	s->seq_hi = m.seq;
+	if (store_commit_msgs(s, &m) == 0)
+		return m.seq;
+	if ((err = mq_add(s, &m)) < 0) {
+		log_warnx("store %s: out of memory keeping message seq %" PRId64 " for %s; "
+		    "it is lost", s->path, m.seq, topic);
+		return err;
+	}
+	return m.seq;
+}
 
-fail:
-	store_commit_failed(s);
-	return err;
+void
+store_health(struct store *s, struct store_health *h)
+{
+	h->err = s->last_err;
+	h->queued = s->nmq;
+	h->queued_bytes = s->mq_bytes;
+	h->dropped = s->mq_dropped;
+	s->mq_dropped = 0;
 }
 
 int
@@ -776,6 +946,34 @@ store_delete(struct store *s, enum stmt_id id, const int64_t *cutoff, int limit,
 }
 
 /*
+ * Drop with statement id (LIMIT ?1, oldest first) in steps of chunk rows,
+ * at most max, until the used size is back under cap.  A message can be
+ * tens of KiB while the cap is passed by a page or two at a time: a fixed
+ * batch threw away a whole backlog for 4 % over.  Deleted pages go to the
+ * freelist inside the transaction, so the size seen here is current.
+ */
+static int
+store_drop_until(struct store *s, enum stmt_id id, int64_t cap, int chunk, int max,
+    const char *op)
+{
+	int64_t used, page_size;
+	int n = 0, k, err;
+
+	while (n < max) {
+		if ((k = store_delete(s, id, NULL, chunk, op)) < 0)
+			return k;
+		if (k == 0)
+			break;
+		n += k;
+		if ((err = store_used_bytes(s, &used, &page_size)) < 0)
+			return err;
+		if (used <= cap)
+			break;
+	}
+	return n;
+}
+
+/*
  * The deletes join the open transaction like the delivered marks; the next
  * store_commit() makes them durable, and inserts in the same transaction
  * already reuse the pages they free.
@@ -820,21 +1018,25 @@ store_prune(struct store *s, int64_t now_ms, struct store_drops *drops)
 		return 0;
 	}
 
-	/* SPEC §5 order: oldest readings, oldest delivered, oldest undelivered telemetry. */
-	if ((k = store_delete(s, ST_DROP_READINGS, NULL, PRUNE_BATCH, "drop readings")) < 0)
+	/*
+	 * SPEC §5 order: oldest readings, oldest delivered, oldest undelivered
+	 * telemetry, each only as much as brings the store back under its cap.
+	 */
+	if ((k = store_drop_until(s, ST_DROP_READINGS, cap, DROP_READING_CHUNK, PRUNE_BATCH,
+	    "drop readings")) < 0)
 		return k;
 	if (k > 0) {
 		drops->readings += k;
 		return k;
 	}
-	if ((k = store_delete(s, ST_DROP_DELIVERED, NULL, DROP_MSG_BATCH,
+	if ((k = store_drop_until(s, ST_DROP_DELIVERED, cap, 1, DROP_MSG_BATCH,
 	    "drop delivered messages")) < 0)
 		return k;
 	if (k > 0) {
 		drops->delivered += k;
 		return k;
 	}
-	if ((k = store_delete(s, ST_DROP_TELEMETRY, NULL, DROP_MSG_BATCH,
+	if ((k = store_drop_until(s, ST_DROP_TELEMETRY, cap, 1, DROP_MSG_BATCH,
 	    "drop undelivered telemetry")) < 0)
 		return k;
 	if (k > 0) {
@@ -1185,6 +1387,7 @@ store_load_seq(struct store *s)
 	    (err = store_int64(s, ST_OUTBOX_MAX_SEQ, "read max seq", &max)) < 0)
 		return err;
 	s->last_seq = meta > max ? meta : max;
+	s->seq_hi = s->last_seq;
 	return 0;
 }
 
@@ -1285,9 +1488,15 @@ store_close(struct store *s)
 	if (!s->ro && store_commit(s) < 0) {
 		log_warnx("store %s: closing with %zu readings not committed; they are lost",
 		    s->path, s->nrbuf);
+		if (s->nmq > 0)
+			log_warnx("store %s: and %zu messages (seq %" PRId64 "..%" PRId64 ") "
+			    "that could not be stored; their seqs show as a gap", s->path,
+			    s->nmq, s->mq[0].seq, s->mq[s->nmq - 1].seq);
 		if (store_txn_open(s))
 			sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 	}
+	mq_free(s);
+	free(s->mq);
 	for (int i = 0; i < ST_COUNT; i++)
 		sqlite3_finalize(s->stmt[i]);
 	if (sqlite3_close(s->db) != SQLITE_OK)

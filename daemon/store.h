@@ -62,6 +62,14 @@ struct store_drops {
 	int64_t		 undelivered;
 };
 
+/* Whether the store takes writes (store_health). */
+struct store_health {
+	int		 err;		/* the last commit's negative errno; 0: it worked */
+	size_t		 queued;	/* messages kept in memory for the store */
+	size_t		 queued_bytes;
+	int64_t		 dropped;	/* dropped from that queue since the last call */
+};
+
 struct store;
 
 /*
@@ -86,7 +94,13 @@ bool	 store_in_transaction(const struct store *);
 int64_t	 store_next_seq(const struct store *);
 /*
  * Append a message whose payload already carries seq == store_next_seq(),
- * and commit.  Returns the seq (> 0) or a negative errno.
+ * and commit it durably (synchronous=FULL even with sync = "normal").
+ * When the commit fails (a full disk, a read-only file) the message is
+ * kept in a bounded memory queue with its seq and stored, in seq order, by
+ * the next commit that works; nothing is handed to the broker before it is
+ * stored.  Returns the seq (> 0), stored or kept, or a negative errno
+ * (read-only store, out of memory: the message is lost and its seq shows
+ * as a gap).
  */
 int64_t	 store_outbox_push(struct store *, enum msg_kind, const char *topic,
 	     const void *payload, size_t len, int qos, bool retain, int64_t now_ms);
@@ -109,6 +123,9 @@ int	 store_outbox_delivered(struct store *, int64_t seq, int64_t now_ms);
  * left to do) or a negative errno.
  */
 int	 store_prune(struct store *, int64_t now_ms, struct store_drops *drops);
+
+/* How the store's writes go; takes the dropped count (the next call says 0). */
+void	 store_health(struct store *, struct store_health *);
 
 int	 store_stats(struct store *, struct store_stats *);
 

@@ -1037,6 +1037,63 @@ test_cap_never_drops_alarms(void **state)
 	store_close(s);
 }
 
+/* A message of len bytes whose payload carries its seq. */
+static int64_t
+push_big(struct store *s, size_t len)
+{
+	char *payload = malloc(len);
+	int64_t seq = store_next_seq(s);
+	int n;
+
+	assert_non_null(payload);
+	n = snprintf(payload, len, "{\"seq\":%lld,\"pad\":\"", (long long)seq);
+	memset(payload + n, 'x', len - (size_t)n - 2);
+	memcpy(payload + len - 2, "\"}", 2);
+	assert_int_equal(store_outbox_push(s, MSG_TELEMETRY, "cg/gw/telemetry", payload, len, 1,
+	    false, T0), seq);
+	free(payload);
+	return seq;
+}
+
+/*
+ * Just over the cap with a backlog of big windows (the issue's case: 2 MiB
+ * cap, 63 undelivered messages of ~34 KiB, 4 % over): one prune step drops
+ * the oldest few that bring it back under, not the whole backlog.
+ */
+static void
+test_cap_drops_only_as_much_as_it_needs(void **state)
+{
+	struct fx *f = *state;
+	struct store_opts o = opts(f);
+	struct store *s;
+	struct store_drops d = { 0 };
+	struct store_stats st;
+	int64_t cap = 2 << 20, first = 0, n = 0;
+
+	o.max_size_mb = 2;
+	assert_int_equal(store_open(&s, &o, false), 0);
+	do {
+		int64_t seq = push_big(s, 34 << 10);
+
+		if (first == 0)
+			first = seq;
+		n++;
+		assert_int_equal(store_stats(s, &st), 0);
+	} while (st.used_bytes <= cap + cap / 25);
+	assert_true(n > 50);
+	assert_true(store_prune(s, T0, &d) > 0);
+	assert_int_equal(store_commit(s), 0);
+	assert_int_equal(store_stats(s, &st), 0);
+	assert_true(st.used_bytes <= cap);
+	/* 4 % of 2 MiB is 82 KiB: three windows of 34 KiB, and never a dozen. */
+	assert_true(d.undelivered >= 1 && d.undelivered <= 4);
+	assert_int_equal(st.pending, n - d.undelivered);
+	/* Oldest first. */
+	assert_int_equal(sql_int(f->path, "SELECT min(seq) FROM outbox"), first + d.undelivered);
+	assert_int_equal(store_prune(s, T0, &d), 0);
+	store_close(s);
+}
+
 static void
 test_file_stays_near_cap_in_steady_state(void **state)
 {
@@ -1106,13 +1163,18 @@ disk_seam(bool on)
 		vfs->xSetSystemCall(vfs, NULL, NULL);	/* restores every default */
 }
 
+/*
+ * A message pushed while the disk is full is kept with its seq and stored
+ * when a commit works again, in seq order, each with its own payload; the
+ * store says it is failing and why.
+ */
 static void
-test_full_disk_keeps_readings_and_seq_for_retry(void **state)
+test_full_disk_keeps_messages_with_their_seqs(void **state)
 {
 	struct fx *f = *state;
 	struct store *s = open_rw(f), *r;
 	int k = store_sensor_key(s, "h1-air", "house-1");
-	int64_t seq;
+	struct store_health h;
 	struct mcollect c = { 0 };
 
 	push(s, MSG_TELEMETRY, T0, 300);
@@ -1124,24 +1186,118 @@ test_full_disk_keeps_readings_and_seq_for_retry(void **state)
 		assert_int_equal(store_add_reading(s, k, Q_TEMPERATURE, 5.0, T0 + i, 0), 0);
 	assert_int_equal(store_commit(s), -ENOSPC);
 	assert_true(store_in_transaction(s));
-	seq = store_next_seq(s);
-	assert_int_equal(seq, 2);
-	assert_int_equal(store_outbox_push(s, MSG_TELEMETRY, "t", "{}", 2, 1, false, T0), -ENOSPC);
-	assert_int_equal(store_next_seq(s), seq);
+	/* Accepted with the seq its payload carries, and the next one goes on. */
+	assert_int_equal(push(s, MSG_TELEMETRY, T0 + 1, 300), 2);
+	assert_int_equal(push(s, MSG_ALARM, T0 + 2, 200), 3);
+	assert_int_equal(store_next_seq(s), 4);
+	store_health(s, &h);
+	assert_int_equal(h.err, -ENOSPC);
+	assert_int_equal(h.queued, 2);
+	assert_int_equal(h.dropped, 0);
 	assert_int_equal(store_commit(s), -ENOSPC);
+	/* Nothing unsaved is visible, so nothing unsaved is ever sent. */
+	assert_int_equal(store_outbox_fetch(r, 0, 10, mcollect_cb, &c), 1);
 	disk_full = 0;
 
-	assert_int_equal(readings_kept(r), 0);
 	assert_int_equal(store_commit(s), 0);
+	store_health(s, &h);
+	assert_int_equal(h.err, 0);
+	assert_int_equal(h.queued, 0);
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(store_outbox_fetch(r, 1, 10, mcollect_cb, &c), 2);
+	assert_int_equal(c.seq[0], 2);
+	assert_int_equal(c.seq[1], 3);
+	assert_non_null(strstr(c.payload, "\"seq\":2,"));
 	assert_int_equal(readings_kept(r), 300);
-	assert_int_equal(store_outbox_push(s, MSG_TELEMETRY, "t", "{}", 2, 1, false, T0), seq);
-	assert_int_equal(store_outbox_fetch(r, 0, 10, mcollect_cb, &c), 2);
+	assert_int_equal(push(s, MSG_EVENT, T0 + 3, 100), 4);
 	disk_seam(false);
 	store_close(r);
 	store_close(s);
 	assert_int_equal(sql_int(f->path, "SELECT count(*) FROM pragma_integrity_check "
 	    "WHERE integrity_check = 'ok'"), 1);
-	assert_int_equal(sql_int(f->path, "SELECT count(*) FROM readings"), 300);
+	assert_int_equal(sql_int(f->path, "SELECT count(*) FROM outbox"), 4);
+	assert_int_equal(sql_int(f->path, "SELECT kind FROM outbox WHERE seq = 3"), MSG_ALARM);
+	assert_int_equal(sql_int(f->path, "SELECT value FROM meta WHERE key = 'last_seq'"), 4);
+}
+
+/*
+ * A long outage: the queue stays bounded by dropping the oldest telemetry,
+ * never an alarm, and a dropped seq is never given again (a gap shows it).
+ */
+static void
+test_full_disk_message_queue_is_bounded_and_keeps_alarms(void **state)
+{
+	struct fx *f = *state;
+	struct store *s = open_rw(f);
+	struct store_health h;
+	int64_t alarm, last = 0, dropped = 0;
+
+	disk_seam(true);
+	disk_full = 1;
+	alarm = push(s, MSG_ALARM, T0, 200);
+	for (int i = 0; i < 2000; i++) {
+		last = push(s, MSG_TELEMETRY, T0 + i, 1000);
+		store_health(s, &h);
+		dropped += h.dropped;
+		assert_true(h.queued_bytes <= 512 << 10);
+		assert_true(h.queued <= 1024);
+	}
+	assert_true(dropped > 0);
+	disk_full = 0;
+	disk_seam(false);
+	assert_int_equal(store_commit(s), 0);
+	store_close(s);
+	assert_int_equal(sql_int(f->path, "SELECT count(*) FROM outbox WHERE kind = 1"), 1);
+	assert_int_equal(sql_int(f->path, "SELECT min(seq) FROM outbox"), alarm);
+	assert_int_equal(sql_int(f->path, "SELECT max(seq) FROM outbox"), last);
+	assert_int_equal(sql_int(f->path, "SELECT count(*) FROM outbox"), 1 + 2000 - dropped);
+	/* The newest are the ones kept. */
+	assert_int_equal(sql_int(f->path, "SELECT min(seq) FROM outbox WHERE kind = 0"),
+	    alarm + 1 + dropped);
+	assert_int_equal(sql_int(f->path, "SELECT value FROM meta WHERE key = 'last_seq'"), last);
+}
+
+/* A read-only file (EROFS, EPERM from an immutable file): the same path. */
+static int write_errno;
+
+static ssize_t
+ro_pwrite64(int fd, const void *buf, size_t n, off_t off)
+{
+	if (write_errno) {
+		errno = write_errno;
+		return -1;
+	}
+	return ((ssize_t (*)(int, const void *, size_t, off_t))real_pwrite64)(fd, buf, n, off);
+}
+
+static void
+test_unwritable_store_keeps_messages_until_it_is_writable(void **state)
+{
+	struct fx *f = *state;
+	struct store *s = open_rw(f);
+	sqlite3_vfs *vfs = sqlite3_vfs_find("unix");
+	struct store_health h;
+
+	push(s, MSG_TELEMETRY, T0, 300);
+	real_pwrite64 = vfs->xGetSystemCall(vfs, "pwrite64");
+	vfs->xSetSystemCall(vfs, "pwrite64", (sqlite3_syscall_ptr)ro_pwrite64);
+	write_errno = EROFS;
+	assert_int_equal(push(s, MSG_TELEMETRY, T0 + 1, 300), 2);
+	write_errno = EPERM;
+	assert_int_equal(push(s, MSG_EVENT, T0 + 2, 100), 3);
+	store_health(s, &h);
+	assert_true(h.err < 0);
+	assert_int_equal(h.queued, 2);
+	write_errno = 0;
+	vfs->xSetSystemCall(vfs, NULL, NULL);
+	assert_int_equal(push(s, MSG_TELEMETRY, T0 + 3, 300), 4);
+	store_health(s, &h);
+	assert_int_equal(h.err, 0);
+	assert_int_equal(h.queued, 0);
+	store_close(s);
+	assert_int_equal(sql_int(f->path, "SELECT count(*) FROM outbox"), 4);
+	assert_int_equal(sql_int(f->path, "SELECT count(*) FROM pragma_integrity_check "
+	    "WHERE integrity_check = 'ok'"), 1);
 }
 
 static void
@@ -1164,6 +1320,221 @@ test_full_disk_buffer_is_bounded(void **state)
 	assert_true(sql_int(f->path, "SELECT count(*) FROM readings") < 20000);
 	assert_true(sql_int(f->path, "SELECT count(*) FROM readings") >= 1000);
 	assert_int_equal(sql_int(f->path, "SELECT max(ts) FROM readings"), T0 + 19999);
+}
+
+/*
+ * sync = "normal": a VFS shim over "unix" that notes, for the WAL, whether
+ * bytes were written since its last xSync - what a power cut would take.
+ */
+struct shim_file {
+	sqlite3_file	 base;
+	sqlite3_file	*real;		/* follows this struct in the same block */
+	bool		 wal;
+};
+
+static sqlite3_vfs shim_vfs, *unix_vfs;
+static sqlite3_io_methods shim_io;
+static bool wal_unsynced;	/* WAL bytes written and not yet synced */
+static int wal_syncs;
+
+#define REAL(f)	(((struct shim_file *)(f))->real)
+
+static int
+shim_close(sqlite3_file *f)
+{
+	int rc = REAL(f)->pMethods->xClose(REAL(f));
+
+	return rc;
+}
+
+static int
+shim_read(sqlite3_file *f, void *buf, int n, sqlite3_int64 off)
+{
+	return REAL(f)->pMethods->xRead(REAL(f), buf, n, off);
+}
+
+static int
+shim_write(sqlite3_file *f, const void *buf, int n, sqlite3_int64 off)
+{
+	if (((struct shim_file *)f)->wal)
+		wal_unsynced = true;
+	return REAL(f)->pMethods->xWrite(REAL(f), buf, n, off);
+}
+
+static int
+shim_truncate(sqlite3_file *f, sqlite3_int64 size)
+{
+	return REAL(f)->pMethods->xTruncate(REAL(f), size);
+}
+
+static int
+shim_sync(sqlite3_file *f, int flags)
+{
+	int rc = REAL(f)->pMethods->xSync(REAL(f), flags);
+
+	if (rc == SQLITE_OK && ((struct shim_file *)f)->wal) {
+		wal_unsynced = false;
+		wal_syncs++;
+	}
+	return rc;
+}
+
+static int
+shim_file_size(sqlite3_file *f, sqlite3_int64 *size)
+{
+	return REAL(f)->pMethods->xFileSize(REAL(f), size);
+}
+
+static int
+shim_lock(sqlite3_file *f, int lock)
+{
+	return REAL(f)->pMethods->xLock(REAL(f), lock);
+}
+
+static int
+shim_unlock(sqlite3_file *f, int lock)
+{
+	return REAL(f)->pMethods->xUnlock(REAL(f), lock);
+}
+
+static int
+shim_check_reserved(sqlite3_file *f, int *out)
+{
+	return REAL(f)->pMethods->xCheckReservedLock(REAL(f), out);
+}
+
+static int
+shim_file_control(sqlite3_file *f, int op, void *arg)
+{
+	return REAL(f)->pMethods->xFileControl(REAL(f), op, arg);
+}
+
+static int
+shim_sector_size(sqlite3_file *f)
+{
+	return REAL(f)->pMethods->xSectorSize(REAL(f));
+}
+
+static int
+shim_device_characteristics(sqlite3_file *f)
+{
+	return REAL(f)->pMethods->xDeviceCharacteristics(REAL(f));
+}
+
+static int
+shim_shm_map(sqlite3_file *f, int pg, int pgsz, int extend, void volatile **pp)
+{
+	return REAL(f)->pMethods->xShmMap(REAL(f), pg, pgsz, extend, pp);
+}
+
+static int
+shim_shm_lock(sqlite3_file *f, int off, int n, int flags)
+{
+	return REAL(f)->pMethods->xShmLock(REAL(f), off, n, flags);
+}
+
+static void
+shim_shm_barrier(sqlite3_file *f)
+{
+	REAL(f)->pMethods->xShmBarrier(REAL(f));
+}
+
+static int
+shim_shm_unmap(sqlite3_file *f, int del)
+{
+	return REAL(f)->pMethods->xShmUnmap(REAL(f), del);
+}
+
+static int
+shim_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int flags, int *out_flags)
+{
+	struct shim_file *sf = (struct shim_file *)f;
+	size_t len = name != NULL ? strlen(name) : 0;
+	int rc;
+
+	(void)vfs;
+	sf->real = (sqlite3_file *)(sf + 1);
+	sf->wal = len > 4 && strcmp(name + len - 4, "-wal") == 0;
+	rc = unix_vfs->xOpen(unix_vfs, name, sf->real, flags, out_flags);
+	/* SQLite calls xClose even after a failed open when pMethods is set. */
+	f->pMethods = sf->real->pMethods != NULL ? &shim_io : NULL;
+	return rc;
+}
+
+static void
+shim_register(void)
+{
+	unix_vfs = sqlite3_vfs_find("unix");
+	assert_non_null(unix_vfs);
+	shim_io = (sqlite3_io_methods){
+		.iVersion = 2, .xClose = shim_close, .xRead = shim_read,
+		.xWrite = shim_write, .xTruncate = shim_truncate, .xSync = shim_sync,
+		.xFileSize = shim_file_size, .xLock = shim_lock, .xUnlock = shim_unlock,
+		.xCheckReservedLock = shim_check_reserved,
+		.xFileControl = shim_file_control, .xSectorSize = shim_sector_size,
+		.xDeviceCharacteristics = shim_device_characteristics,
+		.xShmMap = shim_shm_map, .xShmLock = shim_shm_lock,
+		.xShmBarrier = shim_shm_barrier, .xShmUnmap = shim_shm_unmap,
+	};
+	shim_vfs = *unix_vfs;
+	shim_vfs.zName = "powercut-shim";
+	shim_vfs.szOsFile = (int)sizeof(struct shim_file) + unix_vfs->szOsFile;
+	shim_vfs.xOpen = shim_open;
+	shim_vfs.pNext = NULL;
+	assert_int_equal(sqlite3_vfs_register(&shim_vfs, 1), SQLITE_OK);
+}
+
+static void
+shim_unregister(void)
+{
+	sqlite3_vfs_unregister(&shim_vfs);
+	sqlite3_vfs_register(unix_vfs, 1);
+}
+
+/*
+ * With sync = "normal", readings may wait for the disk (that is the point
+ * of the mode), but a message must be on the disk before it is handed to
+ * the broker: a power cut after it went out would give its seq again.
+ */
+static void
+test_normal_sync_makes_messages_durable_before_handing_them_over(void **state)
+{
+	struct fx *f = *state;
+	struct store_opts o = opts(f);
+	struct store *s;
+	int k;
+
+	shim_register();
+	o.sync_full = false;
+	assert_int_equal(store_open(&s, &o, false), 0);
+	k = store_sensor_key(s, "h1-air", "house-1");
+	push(s, MSG_TELEMETRY, T0, 300);
+	assert_false(wal_unsynced);
+
+	/* Readings alone: committed, not synced (the shim sees the difference). */
+	for (int i = 0; i < 100; i++)
+		assert_int_equal(store_add_reading(s, k, Q_TEMPERATURE, 5.0, T0 + i, 0), 0);
+	assert_int_equal(store_commit(s), 0);
+	assert_true(wal_unsynced);
+
+	/* A message: synced before push returns, with the readings before it. */
+	push(s, MSG_EVENT, T0 + 1, 120);
+	assert_false(wal_unsynced);
+	for (int i = 0; i < 10; i++) {
+		assert_int_equal(store_add_reading(s, k, Q_TEMPERATURE, 5.0, T0 + i, 0), 0);
+		assert_true(store_outbox_delivered(s, 1, T0 + i) >= 0);
+		/* A prune (and its open transaction) between the two. */
+		assert_true(store_prune(s, T0 + i, NULL) >= 0);
+		push(s, MSG_TELEMETRY, T0 + i, 300);
+		assert_false(wal_unsynced);
+	}
+	/* And readings go back to not waiting. */
+	assert_int_equal(store_add_reading(s, k, Q_TEMPERATURE, 5.0, T0, 0), 0);
+	assert_int_equal(store_commit(s), 0);
+	assert_true(wal_unsynced);
+	store_close(s);
+	shim_unregister();
+	assert_true(wal_syncs > 0);
 }
 
 int
@@ -1195,9 +1566,13 @@ main(void)
 		T(test_retention_prunes_old_rows_in_batches),
 		T(test_size_cap_drops_in_spec_order_and_keeps_alarms),
 		T(test_cap_never_drops_alarms),
+		T(test_cap_drops_only_as_much_as_it_needs),
 		T(test_file_stays_near_cap_in_steady_state),
-		T(test_full_disk_keeps_readings_and_seq_for_retry),
+		T(test_full_disk_keeps_messages_with_their_seqs),
+		T(test_full_disk_message_queue_is_bounded_and_keeps_alarms),
+		T(test_unwritable_store_keeps_messages_until_it_is_writable),
 		T(test_full_disk_buffer_is_bounded),
+		T(test_normal_sync_makes_messages_durable_before_handing_them_over),
 	};
 #undef T
 
