@@ -216,6 +216,19 @@ load_config(const char *path)
 	return c;
 }
 
+/* Where a sensor is attached, as `coldgatectl sensors` lists it. */
+static const char *
+sensor_where(const struct sensor_cfg *s)
+{
+	if (sensor_device(s) != NULL)
+		return sensor_device(s);
+	if (s->kind == SENSOR_MODBUS && s->modbus.host != NULL)
+		return s->modbus.host;
+	if (s->kind == SENSOR_GPIO && s->gpio.chip != NULL)
+		return s->gpio.chip;
+	return "";
+}
+
 /*
  * sensors: the configured sensors, one line each; --scan: what is
  * attached (each driver looks in its own way: 1-Wire ids, IIO and hwmon
@@ -266,8 +279,7 @@ cmd_sensors(const char *path, bool path_given, int argc, char **argv)
 		for (size_t i = 0; i < c->nsensors; i++) {
 			const struct sensor_cfg *s = &c->sensors[i];
 
-			printf("%-20s %-16s %-12s %s\n", s->id, s->zone, s->driver,
-			    s->device ? s->device : s->host ? s->host : s->chip ? s->chip : "");
+			printf("%-20s %-16s %-12s %s\n", s->id, s->zone, s->driver, sensor_where(s));
 		}
 		config_free(c);
 		return 0;

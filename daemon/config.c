@@ -22,7 +22,7 @@
  * ("/etc/coldgate/zones.inc:3: ...").
  *
  * Defaults not written in config.h: a sensor's interval is 10 s, its
- * gpio_line -1 when "line" is absent.  Out of memory, the only error is
+ * gpio.line -1 when "line" is absent.  Out of memory, the only error is
  * "FILE: out of memory".
  *
  * libconfig 1.5 itself truncates integer literals that do not fit in 32
@@ -280,6 +280,43 @@ xcalloc(struct parser *p, size_t n, size_t size)
 	return v;
 }
 
+/*
+ * The sensors' strings: ids, zone names, driver keys.  A gateway keeps a
+ * hundred sensors for as long as it runs; a copy of each short string in
+ * a malloc chunk of its own costs 32 bytes or more, here it costs its
+ * length.  Blocks are only added, so a string never moves.
+ */
+#define STR_BLOCK_SIZE	1024
+
+struct str_block {
+	struct str_block *next;
+	size_t		 used, size;
+	char		 text[];
+};
+
+static const char *
+pool_strdup(struct parser *p, const char *s)
+{
+	struct str_block *b = p->conf->strings;
+	size_t n = strlen(s) + 1;
+
+	if (b == NULL || b->size - b->used < n) {
+		size_t size = n > STR_BLOCK_SIZE ? n : STR_BLOCK_SIZE;
+
+		if ((b = malloc(sizeof(*b) + size)) == NULL) {
+			p->nomem = true;
+			return NULL;
+		}
+		b->next = p->conf->strings;
+		b->used = 0;
+		b->size = size;
+		p->conf->strings = b;
+	}
+	memcpy(b->text + b->used, s, n);
+	b->used += n;
+	return b->text + b->used - n;
+}
+
 /* NAME relative to DIR, or NAME itself when absolute. */
 static char *
 join_path(struct parser *p, const char *dir, const char *name)
@@ -484,6 +521,21 @@ take_string(struct parser *p, const config_setting_t *grp, const char *prefix,
 		return r;
 	free(*dst);
 	if ((*dst = xstrdup(p, v)) == NULL)
+		return BAD;
+	return PRESENT;
+}
+
+/* As get_string, into the string pool at *dst. */
+static int
+pool_string(struct parser *p, const config_setting_t *grp, const char *prefix,
+    const char *name, const char **dst)
+{
+	const char *v;
+	int r;
+
+	if ((r = get_string(p, grp, prefix, name, &v)) != PRESENT)
+		return r;
+	if ((*dst = pool_strdup(p, v)) == NULL)
 		return BAD;
 	return PRESENT;
 }
@@ -896,16 +948,16 @@ parse_zones(struct parser *p, const config_setting_t *root)
 /* The sim driver's own settings: a profile, or a quantity with a script. */
 static void
 check_sim(struct parser *p, const config_setting_t *g, const char *pre,
-    struct sensor_cfg *sc, int profile, int quantity, int script)
+    const struct sim_cfg *sim, int profile, int quantity, int script)
 {
 	char key[KEY_MAX], q[QUOTE_MAX];
 
 	if (profile == PRESENT) {
-		if (!in_list(sim_profiles, sc->profile))
+		if (!in_list(sim_profiles, sim->profile))
 			perr(p, config_setting_get_member(g, "profile"),
 			    keyof(key, pre, "profile"),
 			    "unknown profile %s (want mushroom-house or cold-room)",
-			    quote(q, sc->profile));
+			    quote(q, sim->profile));
 		if (quantity != ABSENT)
 			perr(p, config_setting_get_member(g, "quantity"),
 			    keyof(key, pre, "quantity"),
@@ -930,7 +982,7 @@ check_sim(struct parser *p, const config_setting_t *g, const char *pre,
 
 static int
 parse_script(struct parser *p, const config_setting_t *g, const char *pre,
-    struct sensor_cfg *sc)
+    struct sim_cfg *sc)
 {
 	const config_setting_t *s;
 	char key[KEY_MAX];
@@ -974,7 +1026,7 @@ parse_script(struct parser *p, const config_setting_t *g, const char *pre,
 
 static int
 parse_fail(struct parser *p, const config_setting_t *g, const char *pre,
-    struct sensor_cfg *sc)
+    struct sim_cfg *sc)
 {
 	const config_setting_t *s;
 	char key[KEY_MAX];
@@ -1024,7 +1076,7 @@ static const struct modbus_reg map_input_t_rh[] = {
 /* sensors[i].registers: a Modbus unit's register map. */
 static void
 parse_registers(struct parser *p, const config_setting_t *g, const char *pre,
-    struct sensor_cfg *sc)
+    struct modbus_cfg *sc)
 {
 	config_setting_t *list, *e;
 	char rpre[2 * PRE_MAX], key[KEY_MAX], q[QUOTE_MAX];
@@ -1096,20 +1148,34 @@ parse_registers(struct parser *p, const config_setting_t *g, const char *pre,
 	}
 }
 
-/* The keys of the drivers of real hardware, stored whatever the driver. */
+/*
+ * Every key a sensor group may hold, parsed whatever its driver so that
+ * each one is checked (a "baud = 14400" on a DS18B20 gets both of its
+ * errors).  The sensor keeps only the block its driver uses; dev.device is
+ * Modbus RTU's device too.
+ */
+struct sensor_keys {
+	struct sim_cfg	  sim;
+	struct device_cfg dev;
+	struct gpio_cfg	  gpio;
+	struct modbus_cfg modbus;
+};
+
+/* The keys of the drivers of real hardware. */
 static void
 parse_hw_keys(struct parser *p, const config_setting_t *g, const char *pre,
-    struct sensor_cfg *sc)
+    struct sensor_keys *sk)
 {
+	struct modbus_cfg *sc = &sk->modbus;
 	char key[KEY_MAX], q[QUOTE_MAX];
 	const char *v;
 	size_t k;
 
-	take_string(p, g, pre, "device", &sc->device);
-	take_string(p, g, pre, "chip", &sc->chip);
-	get_int(p, g, pre, "line", 0, 65535, &sc->gpio_line);
-	get_bool(p, g, pre, "active_low", &sc->active_low);
-	get_int(p, g, pre, "debounce_ms", 0, 10000, &sc->debounce_ms);
+	pool_string(p, g, pre, "device", &sk->dev.device);
+	pool_string(p, g, pre, "chip", &sk->gpio.chip);
+	get_int(p, g, pre, "line", 0, 65535, &sk->gpio.line);
+	get_bool(p, g, pre, "active_low", &sk->gpio.active_low);
+	get_int(p, g, pre, "debounce_ms", 0, 10000, &sk->gpio.debounce_ms);
 	if (get_string(p, g, pre, "bias", &v) == PRESENT) {
 		static const char *const biases[] = { "as-is", "disable", "pull-up", "pull-down",
 		    NULL };
@@ -1120,10 +1186,10 @@ parse_hw_keys(struct parser *p, const config_setting_t *g, const char *pre,
 			perr(p, config_setting_get_member(g, "bias"), keyof(key, pre, "bias"),
 			    "%s is not as-is, disable, pull-up or pull-down", quote(q, v));
 		else
-			sc->bias = (enum gpio_bias)k;
+			sk->gpio.bias = (enum gpio_bias)k;
 	}
-	get_int(p, g, pre, "address", 0x03, 0x77, &sc->address);
-	take_string(p, g, pre, "host", &sc->host);
+	get_int(p, g, pre, "address", 0x03, 0x77, &sk->dev.address);
+	pool_string(p, g, pre, "host", &sc->host);
 	get_int(p, g, pre, "port", 1, 65535, &sc->port);
 	if (get_int(p, g, pre, "baud", 50, 4000000, &sc->baud) == PRESENT) {
 		for (k = 0; k < sizeof(baud_rates) / sizeof(baud_rates[0]); k++)
@@ -1176,7 +1242,7 @@ parse_hw_keys(struct parser *p, const config_setting_t *g, const char *pre,
 /* The hardware keys make sense for this driver: known, and the needed ones there. */
 static void
 check_hw_keys(struct parser *p, const config_setting_t *g, const char *pre,
-    const struct sensor_cfg *sc)
+    const struct sensor_cfg *sc, const struct sensor_keys *sk)
 {
 	const struct driver_keys *dk = NULL;
 	const char *const *k;
@@ -1197,7 +1263,7 @@ check_hw_keys(struct parser *p, const config_setting_t *g, const char *pre,
 			    sc->driver);
 	if (strcmp(sc->driver, "modbus") != 0)
 		return;
-	if (sc->device != NULL && sc->host != NULL)
+	if (sk->dev.device != NULL && sk->modbus.host != NULL)
 		perr(p, config_setting_get_member(g, "host"), keyof(key, pre, "host"),
 		    "give either device (RTU) or host (TCP), not both");
 	else if (config_setting_get_member(g, "device") == NULL &&
@@ -1208,7 +1274,7 @@ check_hw_keys(struct parser *p, const config_setting_t *g, const char *pre,
 	    config_setting_get_member(g, "registers") == NULL)
 		perr(p, g, keyof(key, pre, "map"),
 		    "missing (driver \"modbus\" needs map or registers)");
-	if (sc->host != NULL) {
+	if (sk->modbus.host != NULL) {
 		static const char *const rtu_only[] = { "baud", "parity", "data_bits",
 		    "stop_bits", NULL };
 
@@ -1222,20 +1288,67 @@ check_hw_keys(struct parser *p, const config_setting_t *g, const char *pre,
 	}
 }
 
+/* Which block of struct sensor_cfg a driver uses. */
+static enum sensor_kind
+sensor_kind_of(const char *driver)
+{
+	if (strcmp(driver, "sim") == 0)
+		return SENSOR_SIM;
+	if (strcmp(driver, "gpio-contact") == 0)
+		return SENSOR_GPIO;
+	if (strcmp(driver, "modbus") == 0)
+		return SENSOR_MODBUS;
+	return SENSOR_DEVICE;
+}
+
+/* The sensor takes its driver's block of sk; the rest is let go. */
+static void
+sensor_keep(struct sensor_cfg *sc, struct sensor_keys *sk)
+{
+	switch (sc->kind) {
+	case SENSOR_SIM:
+		sc->sim = sk->sim;
+		sk->sim.script = NULL;
+		sk->sim.fail = NULL;
+		break;
+	case SENSOR_DEVICE:
+		sc->dev = sk->dev;
+		break;
+	case SENSOR_GPIO:
+		sc->gpio = sk->gpio;
+		break;
+	case SENSOR_MODBUS:
+		sc->modbus = sk->modbus;
+		sc->modbus.device = sk->dev.device;
+		sk->modbus.regs = NULL;
+		break;
+	}
+	free(sk->sim.script);
+	free(sk->sim.fail);
+	free(sk->modbus.regs);
+}
+
 static void
 parse_sensor(struct parser *p, const config_setting_t *g, size_t i)
 {
 	struct config *c = p->conf;
 	struct sensor_cfg *sc = &c->sensors[i];
 	const struct sensor_driver *drv = NULL;
+	struct sensor_keys sk = {
+		.dev = { .address = -1 },
+		.gpio = { .line = -1, .debounce_ms = 50 },
+		.modbus = { .port = 502, .baud = 9600, .parity = 'N', .data_bits = 8,
+		    .stop_bits = 1, .unit = 1, .timeout_ms = 500 },
+	};
 	const char *const *k;
-	char pre[PRE_MAX], key[KEY_MAX], q[QUOTE_MAX];
-	int profile, quantity, script, r;
+	char pre[PRE_MAX], key[KEY_MAX], q[QUOTE_MAX], id[CONFIG_ID_MAX + 1];
+	int profile, quantity, script, r, z;
 	size_t j;
 
 	snprintf(pre, sizeof(pre), "sensors[%zu]", i);
 	check_keys(p, g, pre, sensor_keys);
-	if (get_id(p, g, pre, "id", sc->id, true) == PRESENT) {
+	if (get_id(p, g, pre, "id", id, true) == PRESENT &&
+	    (sc->id = pool_strdup(p, id)) != NULL) {
 		for (j = 0; j < i; j++)
 			if (strcmp(c->sensors[j].id, sc->id) == 0) {
 				perr(p, config_setting_get_member(g, "id"),
@@ -1245,47 +1358,54 @@ parse_sensor(struct parser *p, const config_setting_t *g, size_t i)
 				break;
 			}
 	}
+	if (sc->id == NULL)
+		sc->id = "";
 	/* Whether that zone exists is checked once all zones are known. */
-	get_id(p, g, pre, "zone", sc->zone, true);
-	if ((r = take_string(p, g, pre, "driver", &sc->driver)) == ABSENT)
+	if (get_id(p, g, pre, "zone", id, true) == PRESENT)
+		sc->zone = (z = config_zone_index(c, id)) >= 0 ? c->zones[z].id :
+		    pool_strdup(p, id);
+	if (sc->zone == NULL)
+		sc->zone = "";
+	if ((r = pool_string(p, g, pre, "driver", &sc->driver)) == ABSENT)
 		perr(p, g, keyof(key, pre, "driver"), "missing");
 	else if (r == PRESENT && (drv = sensor_driver_find(sc->driver)) == NULL)
 		perr(p, config_setting_get_member(g, "driver"),
 		    keyof(key, pre, "driver"), "unknown driver %s",
 		    quote(q, sc->driver));
 	get_double(p, g, pre, "interval", 0.01, 86400, &sc->interval);
-	get_double(p, g, pre, "read_delay", 0, 10, &sc->read_delay);
+	get_double(p, g, pre, "read_delay", 0, 10, &sk.sim.read_delay);
 
-	profile = take_string(p, g, pre, "profile", &sc->profile);
-	quantity = take_string(p, g, pre, "quantity", &sc->quantity);
-	if (quantity == PRESENT && quantity_from_name(sc->quantity) < 0) {
+	profile = pool_string(p, g, pre, "profile", &sk.sim.profile);
+	quantity = pool_string(p, g, pre, "quantity", &sk.sim.quantity);
+	if (quantity == PRESENT && quantity_from_name(sk.sim.quantity) < 0) {
 		perr(p, config_setting_get_member(g, "quantity"),
 		    keyof(key, pre, "quantity"), "unknown quantity %s",
-		    quote(q, sc->quantity));
+		    quote(q, sk.sim.quantity));
 		quantity = BAD;
 	}
-	script = parse_script(p, g, pre, sc);
-	parse_fail(p, g, pre, sc);
+	script = parse_script(p, g, pre, &sk.sim);
+	parse_fail(p, g, pre, &sk.sim);
 
 	get_bool(p, g, pre, "spike_filter", &sc->spike_filter);
-	parse_hw_keys(p, g, pre, sc);
+	parse_hw_keys(p, g, pre, &sk);
 
-	if (drv == NULL)
-		return;
-	if (strcmp(drv->name, "sim") == 0) {
-		check_sim(p, g, pre, sc, profile, quantity, script);
+	if (drv != NULL)
+		sc->kind = sensor_kind_of(drv->name);
+	if (drv != NULL && sc->kind == SENSOR_SIM) {
+		check_sim(p, g, pre, &sk.sim, profile, quantity, script);
 		for (k = hw_keys; *k != NULL; k++)
 			if (config_setting_get_member(g, *k) != NULL)
 				perr(p, config_setting_get_member(g, *k),
 				    keyof(key, pre, *k), "not used by driver \"sim\"");
-		return;
+	} else if (drv != NULL) {
+		/* A script on a real sensor would be silently ignored: say so. */
+		for (k = sim_only_keys; *k != NULL; k++)
+			if (config_setting_get_member(g, *k) != NULL)
+				perr(p, config_setting_get_member(g, *k),
+				    keyof(key, pre, *k), "only for the sim driver");
+		check_hw_keys(p, g, pre, sc, &sk);
 	}
-	/* A script on a real sensor would be silently ignored: say so. */
-	for (k = sim_only_keys; *k != NULL; k++)
-		if (config_setting_get_member(g, *k) != NULL)
-			perr(p, config_setting_get_member(g, *k),
-			    keyof(key, pre, *k), "only for the sim driver");
-	check_hw_keys(p, g, pre, sc);
+	sensor_keep(sc, &sk);
 }
 
 static void
@@ -1304,18 +1424,11 @@ parse_sensors(struct parser *p, const config_setting_t *root)
 	c->nsensors = n;
 	for (i = 0; i < n; i++) {
 		g = config_setting_get_elem(list, (unsigned int)i);
+		c->sensors[i].id = "";
+		c->sensors[i].zone = "";
 		c->sensors[i].line = (int)config_setting_source_line(g);
 		c->sensors[i].interval = SENSOR_INTERVAL_DEFAULT;
-		c->sensors[i].gpio_line = -1;
-		c->sensors[i].debounce_ms = 50;
-		c->sensors[i].address = -1;
-		c->sensors[i].port = 502;
-		c->sensors[i].baud = 9600;
-		c->sensors[i].parity = 'N';
-		c->sensors[i].data_bits = 8;
-		c->sensors[i].stop_bits = 1;
-		c->sensors[i].unit = 1;
-		c->sensors[i].timeout_ms = 500;
+		c->sensors[i].dev.address = -1;
 		c->sensors[i].spike_filter = true;
 		if (!config_setting_is_group(g)) {
 			snprintf(pre, sizeof(pre), "sensors[%zu]", i);
@@ -1758,14 +1871,14 @@ check_modbus_lines(struct parser *p, const config_setting_t *root)
 	char key[KEY_MAX];
 
 	for (size_t i = 0; list != NULL && i < c->nsensors; i++) {
-		const struct sensor_cfg *a = &c->sensors[i];
+		const struct modbus_cfg *a = &c->sensors[i].modbus;
 
-		if (a->driver == NULL || strcmp(a->driver, "modbus") != 0 || a->device == NULL)
+		if (c->sensors[i].kind != SENSOR_MODBUS || a->device == NULL)
 			continue;
 		for (size_t j = 0; j < i; j++) {
-			const struct sensor_cfg *b = &c->sensors[j];
+			const struct modbus_cfg *b = &c->sensors[j].modbus;
 
-			if (b->driver == NULL || strcmp(b->driver, "modbus") != 0 ||
+			if (c->sensors[j].kind != SENSOR_MODBUS ||
 			    b->device == NULL || strcmp(a->device, b->device) != 0)
 				continue;
 			if (a->baud != b->baud || a->parity != b->parity ||
@@ -1774,12 +1887,12 @@ check_modbus_lines(struct parser *p, const config_setting_t *root)
 				perr(p, config_setting_get_elem(list, (unsigned int)i), key,
 				    "\"%s\" is also sensors[%zu]'s line (line %d) with other settings: "
 				    "units on one line share baud, parity, data_bits and stop_bits",
-				    a->device, j, b->line);
+				    a->device, j, c->sensors[j].line);
 			} else if (a->unit == b->unit) {
 				snprintf(key, sizeof(key), "sensors[%zu].unit", i);
 				perr(p, config_setting_get_elem(list, (unsigned int)i), key,
 				    "unit %d on \"%s\" is also sensors[%zu] (line %d)", a->unit,
-				    a->device, j, b->line);
+				    a->device, j, c->sensors[j].line);
 			}
 			break;
 		}
@@ -2263,17 +2376,20 @@ config_free(struct config *c)
 	for (i = 0; i < c->nsensors; i++) {
 		struct sensor_cfg *s = &c->sensors[i];
 
-		free(s->driver);
-		free(s->profile);
-		free(s->quantity);
-		free(s->script);
-		free(s->fail);
-		free(s->device);
-		free(s->chip);
-		free(s->host);
-		free(s->regs);
+		if (s->kind == SENSOR_SIM) {
+			free(s->sim.script);
+			free(s->sim.fail);
+		} else if (s->kind == SENSOR_MODBUS) {
+			free(s->modbus.regs);
+		}
 	}
 	free(c->sensors);
+	while (c->strings != NULL) {
+		struct str_block *b = c->strings;
+
+		c->strings = b->next;
+		free(b);
+	}
 	for (i = 0; i < c->noutputs; i++) {
 		free(c->outputs[i].driver);
 		free(c->outputs[i].chip);
@@ -2305,6 +2421,19 @@ config_sensor_index(const struct config *c, const char *id)
 		if (strcmp(c->sensors[i].id, id) == 0)
 			return (int)i;
 	return -1;
+}
+
+const char *
+sensor_device(const struct sensor_cfg *sc)
+{
+	switch (sc->kind) {
+	case SENSOR_DEVICE:
+		return sc->dev.device;
+	case SENSOR_MODBUS:
+		return sc->modbus.device;
+	default:
+		return NULL;
+	}
 }
 
 bool

@@ -33,46 +33,77 @@ struct zone_cfg {
 	int	 line;
 };
 
-struct sensor_cfg {
-	char	 id[CONFIG_ID_MAX + 1];
-	char	 zone[CONFIG_ID_MAX + 1];
-	size_t	 zone_idx;		/* index into config.zones */
-	char	*driver;		/* name in the driver table */
-	double	 interval;		/* seconds between reads, >= 0.01 */
-	int	 line;
+/*
+ * What a sensor's driver needs besides the keys every sensor has.  Which
+ * block of struct sensor_cfg's union holds it follows from the driver.
+ */
+enum sensor_kind {
+	SENSOR_DEVICE,			/* ds18b20, dht, hwmon, iio, sht, scd4x (0: a zeroed cfg) */
+	SENSOR_SIM,
+	SENSOR_GPIO,			/* gpio-contact */
+	SENSOR_MODBUS,
+};
 
-	/* sim driver */
-	char	*profile;		/* "mushroom-house", "cold-room" or NULL with a script */
-	char	*quantity;		/* with a script: "temperature", "humidity", "co2", "door" */
+struct sim_cfg {
+	const char *profile;		/* "mushroom-house", "cold-room" or NULL with a script */
+	const char *quantity;		/* with a script: "temperature", "humidity", "co2", "door" */
 	struct script_point *script;
 	size_t	 nscript;
 	struct fail_window *fail;
 	size_t	 nfail;
 	double	 read_delay;		/* seconds each read takes, as a slow bus would */
+};
 
-	/* drivers of real hardware */
-	char	*device;		/* w1 id, IIO/hwmon name, /dev/i2c-N, serial port */
-	char	*chip;			/* gpio-contact: "gpiochip0" or a path */
-	int	 gpio_line;		/* gpio-contact: line offset, -1 when absent */
-	bool	 active_low;
-	int	 debounce_ms;		/* gpio-contact: default 50, 0..10000 */
-	enum gpio_bias	 bias;		/* gpio-contact: default as-is */
+/* A part on a device node or a sysfs name. */
+struct device_cfg {
+	const char *device;		/* w1 id, IIO/hwmon name, /dev/i2c-N */
 	int	 address;		/* I2C: 7-bit address, -1 = the part's default */
+};
 
-	/* modbus: device (RTU) or host (TCP) */
-	char	*host;			/* TCP: RS485-to-Ethernet converter */
+struct gpio_cfg {
+	const char *chip;		/* "gpiochip0" or a path */
+	int	 line;			/* line offset, -1 when absent */
+	int	 debounce_ms;		/* default 50, 0..10000 */
+	enum gpio_bias bias;		/* default as-is */
+	bool	 active_low;
+};
+
+/* modbus: device (RTU) or host (TCP) */
+struct modbus_cfg {
+	const char *device;		/* RTU: serial port */
+	const char *host;		/* TCP: RS485-to-Ethernet converter */
+	struct modbus_reg *regs;	/* from "map" (a preset) or "registers" */
+	size_t	 nregs;
 	int	 port;			/* TCP: default 502 */
 	int	 baud;			/* RTU: default 9600 */
-	char	 parity;		/* RTU: 'N' (default), 'E' or 'O' */
 	int	 data_bits;		/* RTU: default 8 */
 	int	 stop_bits;		/* RTU: default 1 */
 	int	 unit;			/* slave id 1..247, default 1 */
 	int	 timeout_ms;		/* answer timeout, default 500 */
-	struct modbus_reg *regs;	/* from "map" (a preset) or "registers" */
-	size_t	 nregs;
+	char	 parity;		/* RTU: 'N' (default), 'E' or 'O' */
+};
 
-	/* every driver */
-	bool	 spike_filter;		/* default true: refuse one-read jumps */
+/*
+ * A configured sensor.  Its strings (id, zone, driver and the driver's
+ * own) live in the config's string pool and go with config_free; a
+ * gateway holds a hundred of these for as long as it runs, so only the
+ * block of the union that its kind names is kept.
+ */
+struct sensor_cfg {
+	const char *id;			/* [A-Za-z0-9_-]{1,64} */
+	const char *zone;		/* a zone's id */
+	size_t	 zone_idx;		/* index into config.zones */
+	const char *driver;		/* name in the driver table */
+	double	 interval;		/* seconds between reads, >= 0.01 */
+	int	 line;
+	enum sensor_kind kind;
+	bool	 spike_filter;		/* every driver; default true: refuse one-read jumps */
+	union {
+		struct sim_cfg	  sim;
+		struct device_cfg dev;
+		struct gpio_cfg	  gpio;
+		struct modbus_cfg modbus;
+	};
 };
 
 enum modbus_fn { MODBUS_FN_HOLDING, MODBUS_FN_INPUT };
@@ -138,6 +169,7 @@ struct alarm_cfg {
 
 struct config {
 	char	*path;			/* the file it came from */
+	struct str_block *strings;	/* the sensors' strings, freed with the config */
 
 	struct {
 		char	 id[CONFIG_ID_MAX + 1];
@@ -199,6 +231,9 @@ void		 config_free(struct config *);	/* accepts NULL */
 /* Index of the zone/sensor with that id, or -1. */
 int		 config_zone_index(const struct config *, const char *id);
 int		 config_sensor_index(const struct config *, const char *id);
+
+/* The device node or name of a sensor on one (a Modbus RTU port included), or NULL. */
+const char	*sensor_device(const struct sensor_cfg *);
 
 /* true if s matches [A-Za-z0-9_-]{1,64} */
 bool		 config_valid_id(const char *s);

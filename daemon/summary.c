@@ -5,9 +5,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A sensor's latest reading of one quantity. */
+/*
+ * A sensor's latest reading of one quantity.  value is NaN until one is
+ * seen: summary_add takes finite values only, and a flag would pad each
+ * of the nsensors * Q_COUNT entries from 16 bytes to 24.
+ */
 struct summary_held {
-	bool		 has;		/* a reading was seen */
 	double		 value;
 	int64_t		 t_ms;		/* when it was taken; its cap counts from here */
 };
@@ -103,6 +106,8 @@ summary_new(struct summary **out, size_t nzones, const int *sensor_zone, size_t 
 		goto err_free;
 	if (nsensors > 0)
 		memcpy(s->sensor_zone, sensor_zone, nsensors * sizeof(*sensor_zone));
+	for (size_t i = 0; i < (nsensors + 1) * Q_COUNT; i++)
+		s->held[i].value = NAN;
 
 	/* Group the sensors by zone (a counting sort), so a sweep visits only its own. */
 	for (size_t i = 0; i < nsensors; i++)
@@ -228,7 +233,7 @@ summary_sweep(struct summary *s, size_t z, enum quantity q, int64_t to_ms)
 		return;
 	for (size_t k = s->first[z]; k < s->first[z + 1]; k++) {
 		h = &s->held[s->members[k] * Q_COUNT + q];
-		if (!h->has || (end = summary_expiry(s, h)) <= from)
+		if (isnan(h->value) || (end = summary_expiry(s, h)) <= from)
 			continue;
 		if (end > to_ms)
 			end = to_ms;
@@ -257,7 +262,7 @@ summary_add(struct summary *s, size_t sensor, enum quantity q, double value, int
 	if (s->sensor_zone[sensor] < 0)
 		return 0;
 	h = &s->held[sensor * Q_COUNT + q];
-	if (h->has && t_ms < h->t_ms)
+	if (!isnan(h->value) && t_ms < h->t_ms)
 		return -EINVAL;
 	if (t_ms >= s->day_end_ms)
 		return -ERANGE;
@@ -266,7 +271,6 @@ summary_add(struct summary *s, size_t sensor, enum quantity q, double value, int
 	c = summary_cell(s, z, q);
 	/* The sensor's previous reading holds up to here; the new one from here. */
 	summary_sweep(s, z, q, t_ms);
-	h->has = true;
 	h->value = value;
 	h->t_ms = t_ms;
 	if (t_ms >= s->day_start_ms) {

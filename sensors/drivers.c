@@ -76,10 +76,10 @@ sensor_bus_of(const struct sensor_cfg *sc)
 {
 	static char tcp[300];	/* called on the main thread only (workers_start) */
 
-	if (sc->device != NULL)
-		return sc->device;
-	if (sc->host == NULL)
+	if (sensor_device(sc) != NULL)
+		return sensor_device(sc);
+	if (sc->kind != SENSOR_MODBUS || sc->modbus.host == NULL)
 		return NULL;
-	snprintf(tcp, sizeof(tcp), "tcp:%s", sc->host);
+	snprintf(tcp, sizeof(tcp), "tcp:%s", sc->modbus.host);
 	return tcp;
 }

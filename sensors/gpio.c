@@ -238,23 +238,23 @@ contact_open(const struct config *conf, const struct sensor_cfg *sc, void **stat
 	int flags, v, rc;
 
 	(void)conf;
-	if (sc->chip == NULL || *sc->chip == '\0' || sc->gpio_line < 0 ||
-	    sc->debounce_ms < 0 || sc->debounce_ms > GPIO_DEBOUNCE_MAX)
+	if (sc->gpio.chip == NULL || *sc->gpio.chip == '\0' || sc->gpio.line < 0 ||
+	    sc->gpio.debounce_ms < 0 || sc->gpio.debounce_ms > GPIO_DEBOUNCE_MAX)
 		return -EINVAL;
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return -ENOMEM;
 	c->line_fd = c->timer_fd = c->epoll_fd = -1;
-	c->debounce_ms = sc->debounce_ms;
+	c->debounce_ms = sc->gpio.debounce_ms;
 
-	if ((rc = gpio_lookup(sc->chip, sc->gpio_line, &c->chip, &c->line)) < 0)
+	if ((rc = gpio_lookup(sc->gpio.chip, sc->gpio.line, &c->chip, &c->line)) < 0)
 		goto err;
-	flags = sc->active_low ? GPIOD_LINE_REQUEST_FLAG_ACTIVE_LOW : 0;
+	flags = sc->gpio.active_low ? GPIOD_LINE_REQUEST_FLAG_ACTIVE_LOW : 0;
 	/* The pull resistor: a reed switch to GND needs a pull-up (the kernel >= 5.5 sets it). */
-	if (sc->bias == GPIO_BIAS_DISABLE)
+	if (sc->gpio.bias == GPIO_BIAS_DISABLE)
 		flags |= GPIOD_LINE_REQUEST_FLAG_BIAS_DISABLE;
-	else if (sc->bias == GPIO_BIAS_PULL_UP)
+	else if (sc->gpio.bias == GPIO_BIAS_PULL_UP)
 		flags |= GPIOD_LINE_REQUEST_FLAG_BIAS_PULL_UP;
-	else if (sc->bias == GPIO_BIAS_PULL_DOWN)
+	else if (sc->gpio.bias == GPIO_BIAS_PULL_DOWN)
 		flags |= GPIOD_LINE_REQUEST_FLAG_BIAS_PULL_DOWN;
 	errno = 0;
 	if (gpiod_line_request_both_edges_events_flags(c->line, GPIO_CONSUMER, flags) < 0) {

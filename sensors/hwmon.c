@@ -116,13 +116,13 @@ hwmon_open(const struct config *conf, const struct sensor_cfg *sc, void **state)
 	const char *root = conf->gateway.sysfs_root ? conf->gateway.sysfs_root : "/sys";
 	struct hwmon *h;
 
-	if (sc->device == NULL || *sc->device == '\0' || strchr(sc->device, '\n') != NULL)
+	if (sc->dev.device == NULL || *sc->dev.device == '\0' || strchr(sc->dev.device, '\n') != NULL)
 		return -EINVAL;
 	if ((h = calloc(1, sizeof(*h))) == NULL)
 		return -ENOMEM;
 	if (asprintf(&h->class, "%s/class/hwmon", root) < 0)
 		h->class = NULL;
-	if (h->class != NULL && (h->name = strdup(sc->device)) != NULL &&
+	if (h->class != NULL && (h->name = strdup(sc->dev.device)) != NULL &&
 	    hw_scan(h) == 0) {
 		*state = h;
 		return 0;

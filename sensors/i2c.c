@@ -269,18 +269,18 @@ i2c_open(const struct sensor_cfg *sc, enum i2c_part part, uint16_t def_addr, voi
 {
 	struct i2c_sensor *s;
 
-	if (sc->device == NULL || *sc->device == '\0')
+	if (sc->dev.device == NULL || *sc->dev.device == '\0')
 		return -EINVAL;
-	if (sc->address != -1 && (sc->address < I2C_ADDR_MIN || sc->address > I2C_ADDR_MAX))
+	if (sc->dev.address != -1 && (sc->dev.address < I2C_ADDR_MIN || sc->dev.address > I2C_ADDR_MAX))
 		return -EINVAL;
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return -ENOMEM;
-	if ((s->path = strdup(sc->device)) == NULL) {
+	if ((s->path = strdup(sc->dev.device)) == NULL) {
 		free(s);
 		return -ENOMEM;
 	}
 	s->part = part;
-	s->addr = sc->address == -1 ? def_addr : (uint16_t)sc->address;
+	s->addr = sc->dev.address == -1 ? def_addr : (uint16_t)sc->dev.address;
 	s->fd = -1;
 	/* Not there yet is not an error: reads say -ENODEV and try again. */
 	(void)i2c_node(s);
@@ -471,12 +471,12 @@ i2c_scan(const struct config *conf, FILE *out)
 		const struct sensor_cfg *sc = &conf->sensors[i];
 		size_t k;
 
-		if (!i2c_is_ours(sc->driver) || sc->device == NULL || *sc->device == '\0')
+		if (!i2c_is_ours(sc->driver) || sc->dev.device == NULL || *sc->dev.device == '\0')
 			continue;
-		for (k = 0; k < nbuses && strcmp(buses[k], sc->device) != 0; k++)
+		for (k = 0; k < nbuses && strcmp(buses[k], sc->dev.device) != 0; k++)
 			;
 		if (k == nbuses)
-			buses[nbuses++] = sc->device;
+			buses[nbuses++] = sc->dev.device;
 	}
 	if (nbuses == 0)
 		buses[nbuses++] = "/dev/i2c-1";

@@ -81,7 +81,7 @@ static int
 dht_open(const struct config *conf, const struct sensor_cfg *sc, void **state)
 {
 	const char *root = conf->gateway.sysfs_root ? conf->gateway.sysfs_root : "/sys";
-	const char *dev = sc->device;
+	const char *dev = sc->dev.device;
 	struct dht *d;
 
 	if (dev == NULL || *dev == '\0' || strchr(dev, '/') != NULL ||

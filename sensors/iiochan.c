@@ -321,13 +321,13 @@ iioc_open(const struct config *conf, const struct sensor_cfg *sc, void **state)
 	const char *root = conf->gateway.sysfs_root ? conf->gateway.sysfs_root : "/sys";
 	struct iioc *s;
 
-	if (sc->device == NULL || *sc->device == '\0' || strchr(sc->device, '\n') != NULL)
+	if (sc->dev.device == NULL || *sc->dev.device == '\0' || strchr(sc->dev.device, '\n') != NULL)
 		return -EINVAL;
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return -ENOMEM;
 	if (asprintf(&s->devices, "%s/bus/iio/devices", root) < 0)
 		s->devices = NULL;
-	if (s->devices == NULL || (s->name = strdup(sc->device)) == NULL) {
+	if (s->devices == NULL || (s->name = strdup(sc->dev.device)) == NULL) {
 		iioc_close(s);
 		return -ENOMEM;
 	}

@@ -14,7 +14,7 @@
  *
  * Frames: read holding registers (0x03) or read input registers (0x04),
  * big-endian 16-bit registers, CRC-16/MODBUS low byte first (RTU) or the
- * MBAP header (TCP).  The register map (sensor_cfg.regs) says which
+ * MBAP header (TCP).  The register map (modbus_cfg.regs) says which
  * register holds which quantity: value = raw * scale + offset, raw taken
  * as two's complement when is_signed.  The two maps of the common Chinese
  * RS485 T/RH transmitters, offered by the configuration as presets:
@@ -168,19 +168,21 @@ mb_baud_known(int baud)
 static int
 mb_params_of(const struct sensor_cfg *sc, struct mb_params *p)
 {
+	const struct modbus_cfg *m = &sc->modbus;
+
 	memset(p, 0, sizeof(*p));
-	p->device = sc->device != NULL && *sc->device != '\0' ? sc->device : NULL;
-	p->host = sc->host != NULL && *sc->host != '\0' ? sc->host : NULL;
+	p->device = m->device != NULL && *m->device != '\0' ? m->device : NULL;
+	p->host = m->host != NULL && *m->host != '\0' ? m->host : NULL;
 	if ((p->device == NULL) == (p->host == NULL))
 		return -EINVAL;
 	if (p->host != NULL) {
-		p->port = sc->port != 0 ? sc->port : MB_DEFAULT_PORT;
+		p->port = m->port != 0 ? m->port : MB_DEFAULT_PORT;
 		return p->port >= 1 && p->port <= 65535 ? 0 : -EINVAL;
 	}
-	p->baud = sc->baud != 0 ? sc->baud : MB_DEFAULT_BAUD;
-	p->parity = sc->parity != '\0' ? sc->parity : 'N';
-	p->data_bits = sc->data_bits != 0 ? sc->data_bits : 8;
-	p->stop_bits = sc->stop_bits != 0 ? sc->stop_bits : 1;
+	p->baud = m->baud != 0 ? m->baud : MB_DEFAULT_BAUD;
+	p->parity = m->parity != '\0' ? m->parity : 'N';
+	p->data_bits = m->data_bits != 0 ? m->data_bits : 8;
+	p->stop_bits = m->stop_bits != 0 ? m->stop_bits : 1;
 	if (!mb_baud_known(p->baud) || strchr("NEO", p->parity) == NULL ||
 	    p->data_bits < 5 || p->data_bits > 8 || p->stop_bits < 1 || p->stop_bits > 2)
 		return -EINVAL;
@@ -497,17 +499,18 @@ mb_close(void *state)
 static int
 mb_open(const struct config *conf, const struct sensor_cfg *sc, void **state)
 {
+	const struct modbus_cfg *m = &sc->modbus;
 	struct mb_params p;
 	struct mb_sensor *s;
 	int rc;
 
 	if ((rc = mb_params_of(sc, &p)) < 0)
 		return rc;
-	if (sc->unit < 1 || sc->unit > 247 || sc->timeout_ms < 0 ||
-	    sc->regs == NULL || sc->nregs == 0 || sc->nregs > SENSOR_MAX_READINGS)
+	if (m->unit < 1 || m->unit > 247 || m->timeout_ms < 0 ||
+	    m->regs == NULL || m->nregs == 0 || m->nregs > SENSOR_MAX_READINGS)
 		return -EINVAL;
-	for (size_t i = 0; i < sc->nregs; i++) {
-		const struct modbus_reg *r = &sc->regs[i];
+	for (size_t i = 0; i < m->nregs; i++) {
+		const struct modbus_reg *r = &m->regs[i];
 
 		if (r->quantity < 0 || r->quantity >= Q_COUNT || r->reg < 0 || r->reg > 65535 ||
 		    (r->fn != MODBUS_FN_HOLDING && r->fn != MODBUS_FN_INPUT) ||
@@ -516,10 +519,10 @@ mb_open(const struct config *conf, const struct sensor_cfg *sc, void **state)
 	}
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return -ENOMEM;
-	s->unit = sc->unit;
-	s->timeout_ms = sc->timeout_ms != 0 ? sc->timeout_ms : MB_DEFAULT_TIMEOUT_MS;
-	s->nregs = sc->nregs;
-	memcpy(s->regs, sc->regs, sc->nregs * sizeof(sc->regs[0]));
+	s->unit = m->unit;
+	s->timeout_ms = m->timeout_ms != 0 ? m->timeout_ms : MB_DEFAULT_TIMEOUT_MS;
+	s->nregs = m->nregs;
+	memcpy(s->regs, m->regs, m->nregs * sizeof(m->regs[0]));
 	mb_group(s);
 	if ((rc = mb_line_get(conf, &p, &s->line)) < 0) {
 		free(s);

@@ -35,15 +35,11 @@
 enum sim_kind { SIM_MUSHROOM, SIM_COLD, SIM_SCRIPT };
 
 struct sim {
+	const struct sim_cfg	*cfg;		/* borrowed from the config */
 	enum sim_kind		 kind;
 	enum quantity		 q;		/* SIM_SCRIPT */
-	const struct script_point *script;	/* borrowed from the config */
-	size_t			 nscript;
-	const struct fail_window *fail;
-	size_t			 nfail;
 	uint64_t		 rng;
 	double			 phase;		/* spreads sensors over their cycles */
-	double			 delay;		/* seconds each read takes */
 };
 
 static uint64_t
@@ -70,15 +66,15 @@ sim_noise(struct sim *s, double sd)
 static double
 sim_script(const struct sim *s, double t)
 {
-	const struct script_point *p = s->script;
+	const struct script_point *p = s->cfg->script;
 
 	if (t <= p[0].t)
 		return p[0].v;
-	for (size_t i = 1; i < s->nscript; i++)
+	for (size_t i = 1; i < s->cfg->nscript; i++)
 		if (t < p[i].t)
 			return p[i - 1].v + (p[i].v - p[i - 1].v) *
 			    (t - p[i - 1].t) / (p[i].t - p[i - 1].t);
-	return p[s->nscript - 1].v;
+	return p[s->cfg->nscript - 1].v;
 }
 
 static double
@@ -100,17 +96,13 @@ sim_open(const struct config *conf, const struct sensor_cfg *sc, void **state)
 		h = (h ^ (unsigned char)*c) * 1099511628211ULL;
 	s->rng = h ? h : 1;
 	s->phase = (double)(h % 3600);
-	s->fail = sc->fail;
-	s->nfail = sc->nfail;
-	s->delay = sc->read_delay;
-	if (sc->nscript > 0) {
+	s->cfg = &sc->sim;
+	if (sc->sim.nscript > 0) {
 		s->kind = SIM_SCRIPT;
-		s->script = sc->script;
-		s->nscript = sc->nscript;
-		s->q = quantity_from_name(sc->quantity);
-	} else if (sc->profile != NULL && strcmp(sc->profile, "cold-room") == 0) {
+		s->q = quantity_from_name(sc->sim.quantity);
+	} else if (sc->sim.profile != NULL && strcmp(sc->sim.profile, "cold-room") == 0) {
 		s->kind = SIM_COLD;
-	} else if (sc->profile != NULL && strcmp(sc->profile, "mushroom-house") == 0) {
+	} else if (sc->sim.profile != NULL && strcmp(sc->sim.profile, "mushroom-house") == 0) {
 		s->kind = SIM_MUSHROOM;
 	} else {
 		free(s);
@@ -124,18 +116,19 @@ static int
 sim_read(void *state, const struct sensor_clock *clk, struct reading *out, size_t max)
 {
 	struct sim *s = state;
+	const struct sim_cfg *c = s->cfg;
 	double t = clk->elapsed, cyc;
 	size_t n = 0;
 
-	if (s->delay > 0) {
-		struct timespec ts = { (time_t)s->delay,
-		    (long)((s->delay - (double)(time_t)s->delay) * 1e9) };
+	if (c->read_delay > 0) {
+		struct timespec ts = { (time_t)c->read_delay,
+		    (long)((c->read_delay - (double)(time_t)c->read_delay) * 1e9) };
 
 		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 			;
 	}
-	for (size_t i = 0; i < s->nfail; i++)
-		if (t >= s->fail[i].from && t < s->fail[i].to)
+	for (size_t i = 0; i < c->nfail; i++)
+		if (t >= c->fail[i].from && t < c->fail[i].to)
 			return -ETIMEDOUT;
 	if (max < 3)
 		return -ENOBUFS;
@@ -170,7 +163,7 @@ sim_close(void *state)
 static bool
 sim_blocks(const struct sensor_cfg *sc)
 {
-	return sc->read_delay > 0;
+	return sc->sim.read_delay > 0;
 }
 
 const struct sensor_driver sim_driver = {

@@ -223,7 +223,7 @@ static int
 ds18b20_open(const struct config *conf, const struct sensor_cfg *sc, void **state)
 {
 	const char *root = conf->gateway.sysfs_root ? conf->gateway.sysfs_root : "/sys";
-	const char *dev = sc->device;
+	const char *dev = sc->dev.device;
 	struct w1 *w;
 
 	if (dev == NULL || *dev == '\0' || strchr(dev, '/') != NULL ||

@@ -253,31 +253,30 @@ full_config_gives_every_value(void **state)
 	assert_string_equal(s->zone, "house-1");
 	assert_int_equal(s->zone_idx, 0);
 	assert_string_equal(s->driver, "sim");
-	assert_string_equal(s->profile, "mushroom-house");
-	assert_null(s->quantity);
-	assert_null(s->script);
-	assert_int_equal(s->nscript, 0);
-	assert_int_equal(s->nfail, 0);
+	assert_int_equal(s->kind, SENSOR_SIM);
+	assert_string_equal(s->sim.profile, "mushroom-house");
+	assert_null(s->sim.quantity);
+	assert_null(s->sim.script);
+	assert_int_equal(s->sim.nscript, 0);
+	assert_int_equal(s->sim.nfail, 0);
 	assert_true(s->interval == 5.0);
 	assert_int_equal(s->line, 47);
-	assert_int_equal(s->gpio_line, -1);
-	assert_false(s->active_low);
+	assert_null(sensor_device(s));
 
 	s = &c->sensors[1];
 	assert_string_equal(s->id, "c1-probe");
 	assert_int_equal(s->zone_idx, 1);
-	assert_null(s->profile);
-	assert_string_equal(s->quantity, "temperature");
+	assert_null(s->sim.profile);
+	assert_string_equal(s->sim.quantity, "temperature");
 	assert_true(s->interval == 2.5);
-	assert_int_equal(s->nscript, 3);
-	assert_true(s->script[0].t == 0 && s->script[0].v == 2.0);
-	assert_true(s->script[1].t == 30 && s->script[1].v == 9.0);	/* ints taken as numbers */
-	assert_true(s->script[2].t == 120.5 && s->script[2].v == 2.0);
-	assert_int_equal(s->nfail, 2);
-	assert_true(s->fail[0].from == 40 && s->fail[0].to == 60);
-	assert_true(s->fail[1].from == 200.5 && s->fail[1].to == 210);
-	assert_null(s->device);
-	assert_int_equal(s->gpio_line, -1);
+	assert_int_equal(s->sim.nscript, 3);
+	assert_true(s->sim.script[0].t == 0 && s->sim.script[0].v == 2.0);
+	assert_true(s->sim.script[1].t == 30 && s->sim.script[1].v == 9.0);	/* ints as numbers */
+	assert_true(s->sim.script[2].t == 120.5 && s->sim.script[2].v == 2.0);
+	assert_int_equal(s->sim.nfail, 2);
+	assert_true(s->sim.fail[0].from == 40 && s->sim.fail[0].to == 60);
+	assert_true(s->sim.fail[1].from == 200.5 && s->sim.fail[1].to == 210);
+	assert_null(sensor_device(s));
 	assert_false(s->spike_filter);
 	assert_true(c->sensors[0].spike_filter);		/* default */
 
@@ -366,15 +365,17 @@ hardware_keys_are_stored_and_paths_joined(void **state)
 	/* state_dir ends in '/': no doubled slash. */
 	assert_string_equal(c->storage.path, "/srv/coldgate/cg.db");
 	assert_int_equal(c->nsensors, 2);
-	assert_string_equal(c->sensors[0].driver, "fake-hw");
-	assert_string_equal(c->sensors[0].chip, "gpiochip0");
-	assert_int_equal(c->sensors[0].gpio_line, 17);
-	assert_true(c->sensors[0].active_low);
-	assert_null(c->sensors[0].device);
+	assert_string_equal(c->sensors[0].driver, "gpio-contact");
+	assert_int_equal(c->sensors[0].kind, SENSOR_GPIO);
+	assert_string_equal(c->sensors[0].gpio.chip, "gpiochip0");
+	assert_int_equal(c->sensors[0].gpio.line, 17);
+	assert_true(c->sensors[0].gpio.active_low);
+	assert_int_equal(c->sensors[0].gpio.debounce_ms, 50);	/* default */
+	assert_null(sensor_device(&c->sensors[0]));
 	assert_true(c->sensors[0].interval == 10.0);	/* default */
-	assert_string_equal(c->sensors[1].device, "28-00000a1b2c3d");
-	assert_int_equal(c->sensors[1].gpio_line, -1);
-	assert_false(c->sensors[1].active_low);
+	assert_int_equal(c->sensors[1].kind, SENSOR_DEVICE);
+	assert_string_equal(sensor_device(&c->sensors[1]), "28-00000a1b2c3d");
+	assert_int_equal(c->sensors[1].dev.address, -1);	/* default */
 	config_free(c);
 }
 
@@ -556,20 +557,21 @@ shipped_configs_load(void **state)
 	assert_int_equal(c->noutputs, 2);
 	assert_true((i = config_sensor_index(c, "c2-air")) >= 0);
 	s = &c->sensors[i];
-	assert_string_equal(s->host, "192.168.10.50");
-	assert_int_equal(s->unit, 3);
-	assert_int_equal(s->nregs, 2);				/* map = "input-t-rh" */
-	assert_int_equal(s->regs[0].quantity, Q_TEMPERATURE);
-	assert_int_equal(s->regs[0].fn, MODBUS_FN_INPUT);
-	assert_int_equal(s->regs[0].reg, 1);
-	assert_true(s->regs[0].scale == 0.1 && s->regs[0].is_signed);
-	assert_int_equal(s->regs[1].quantity, Q_HUMIDITY);
-	assert_int_equal(s->regs[1].reg, 2);
+	assert_int_equal(s->kind, SENSOR_MODBUS);
+	assert_string_equal(s->modbus.host, "192.168.10.50");
+	assert_int_equal(s->modbus.unit, 3);
+	assert_int_equal(s->modbus.nregs, 2);			/* map = "input-t-rh" */
+	assert_int_equal(s->modbus.regs[0].quantity, Q_TEMPERATURE);
+	assert_int_equal(s->modbus.regs[0].fn, MODBUS_FN_INPUT);
+	assert_int_equal(s->modbus.regs[0].reg, 1);
+	assert_true(s->modbus.regs[0].scale == 0.1 && s->modbus.regs[0].is_signed);
+	assert_int_equal(s->modbus.regs[1].quantity, Q_HUMIDITY);
+	assert_int_equal(s->modbus.regs[1].reg, 2);
 	assert_true((i = config_sensor_index(c, "c1-air")) >= 0);
-	assert_int_equal(c->sensors[i].address, 0x44);
+	assert_int_equal(c->sensors[i].dev.address, 0x44);
 	assert_true((i = config_sensor_index(c, "c1-door")) >= 0);
-	assert_int_equal(c->sensors[i].gpio_line, 27);
-	assert_int_equal(c->sensors[i].debounce_ms, 50);
+	assert_int_equal(c->sensors[i].gpio.line, 27);
+	assert_int_equal(c->sensors[i].gpio.debounce_ms, 50);
 	assert_int_equal(c->outputs[0].role, OUTPUT_BUZZER);
 	assert_int_equal(c->outputs[0].nzones, 1);
 	assert_string_equal(c->outputs[0].zones[0], "cold-1");
@@ -580,14 +582,14 @@ shipped_configs_load(void **state)
 	c = load_good(at_top("config/examples/mushroom-house.cfg"));
 	assert_true((i = config_sensor_index(c, "h1-far")) >= 0);
 	s = &c->sensors[i];
-	assert_string_equal(s->device, "/dev/ttyUSB0");
-	assert_int_equal(s->baud, 9600);
-	assert_int_equal(s->parity, 'N');
-	assert_int_equal(s->regs[0].quantity, Q_HUMIDITY);	/* map = "holding-rh-t" */
-	assert_int_equal(s->regs[0].fn, MODBUS_FN_HOLDING);
-	assert_int_equal(s->regs[0].reg, 0);
-	assert_int_equal(s->regs[1].reg, 1);
-	assert_true(s->regs[1].is_signed);
+	assert_string_equal(s->modbus.device, "/dev/ttyUSB0");
+	assert_int_equal(s->modbus.baud, 9600);
+	assert_int_equal(s->modbus.parity, 'N');
+	assert_int_equal(s->modbus.regs[0].quantity, Q_HUMIDITY);	/* map = "holding-rh-t" */
+	assert_int_equal(s->modbus.regs[0].fn, MODBUS_FN_HOLDING);
+	assert_int_equal(s->modbus.regs[0].reg, 0);
+	assert_int_equal(s->modbus.regs[1].reg, 1);
+	assert_true(s->modbus.regs[1].is_signed);
 	config_free(c);
 
 	c = load_good(at_top("config/demo.cfg"));
@@ -602,10 +604,10 @@ shipped_configs_load(void **state)
 	assert_int_equal(c->nsensors, 3);
 	assert_true((i = config_sensor_index(c, "c1-probe")) >= 0);
 	s = &c->sensors[i];
-	assert_int_equal(s->nscript, 5);
-	assert_true(s->script[2].t == 90 && s->script[2].v == 9.0);
-	assert_int_equal(s->nfail, 1);
-	assert_true(s->fail[0].from == 120 && s->fail[0].to == 140);
+	assert_int_equal(s->sim.nscript, 5);
+	assert_true(s->sim.script[2].t == 90 && s->sim.script[2].v == 9.0);
+	assert_int_equal(s->sim.nfail, 1);
+	assert_true(s->sim.fail[0].from == 120 && s->sim.fail[0].to == 140);
 	/* Three of its own, then what the zones' profiles add. */
 	assert_true(c->nalarms > 3);
 	assert_true(c->alarms[0].high == 4.0 && c->alarms[0].low == 0.0);

@@ -345,8 +345,8 @@ drv_open(const struct sensor_driver *drv, const char *node, int address)
 
 	memset(&conf, 0, sizeof(conf));
 	memset(&sc, 0, sizeof(sc));
-	sc.device = (char *)node;
-	sc.address = address;
+	sc.dev.device = (char *)node;
+	sc.dev.address = address;
 	assert_int_equal(drv->open(&conf, &sc, &state), 0);
 	return state;
 }
@@ -487,7 +487,7 @@ drivers_scan(void **st)
 	memset(&conf, 0, sizeof(conf));
 	memset(&sc, 0, sizeof(sc));
 	sc.driver = (char *)"scd4x";
-	sc.device = (char *)"/dev/i2c-1";
+	sc.dev.device = (char *)"/dev/i2c-1";
 	conf.sensors = &sc;
 	conf.nsensors = 1;
 	assert_non_null(f = open_memstream(&text, &size));

@@ -380,13 +380,14 @@ contact_open(const char *chip, int line, bool active_low, int debounce_ms, void 
 
 	memset(&conf, 0, sizeof(conf));
 	memset(&sc, 0, sizeof(sc));
-	snprintf(sc.id, sizeof(sc.id), "door");
-	sc.driver = (char *)"gpio-contact";
-	sc.chip = (char *)chip;
-	sc.gpio_line = line;
-	sc.active_low = active_low;
-	sc.debounce_ms = debounce_ms;
-	sc.bias = contact_bias;
+	sc.id = "door";
+	sc.driver = "gpio-contact";
+	sc.kind = SENSOR_GPIO;
+	sc.gpio.chip = (char *)chip;
+	sc.gpio.line = line;
+	sc.gpio.active_low = active_low;
+	sc.gpio.debounce_ms = debounce_ms;
+	sc.gpio.bias = contact_bias;
 	*state = NULL;
 	return gpio_contact_driver.open(&conf, &sc, state);
 }

@@ -222,10 +222,10 @@ open_at(const struct sensor_driver *drv, const char *node, int address)
 
 	memset(&conf, 0, sizeof(conf));
 	memset(&sc, 0, sizeof(sc));
-	snprintf(sc.id, sizeof(sc.id), "s1");
+	sc.id = "s1";
 	sc.driver = (char *)drv->name;
-	sc.device = (char *)node;
-	sc.address = address;
+	sc.dev.device = (char *)node;
+	sc.dev.address = address;
 	sc.interval = 10;
 	assert_int_equal(drv->open(&conf, &sc, &state), 0);
 	assert_non_null(state);
@@ -725,14 +725,14 @@ bad_config(void **st)
 	memset(&conf, 0, sizeof(conf));
 	for (size_t i = 0; i < 3; i++) {
 		memset(&sc, 0, sizeof(sc));
-		sc.address = -1;
-		sc.device = NULL;
+		sc.dev.address = -1;
+		sc.dev.device = NULL;
 		assert_int_equal(drivers[i]->open(&conf, &sc, &state), -EINVAL);
-		sc.device = (char *)"";
+		sc.dev.device = (char *)"";
 		assert_int_equal(drivers[i]->open(&conf, &sc, &state), -EINVAL);
-		sc.device = (char *)FAKE_NODE;
+		sc.dev.device = (char *)FAKE_NODE;
 		for (size_t k = 0; k < sizeof(bad_addrs) / sizeof(bad_addrs[0]); k++) {
-			sc.address = bad_addrs[k];
+			sc.dev.address = bad_addrs[k];
 			assert_int_equal(drivers[i]->open(&conf, &sc, &state), -EINVAL);
 		}
 		drivers[i]->close(NULL);
@@ -813,13 +813,13 @@ scan_buses(void **st)
 	memset(&conf, 0, sizeof(conf));
 	memset(sensors, 0, sizeof(sensors));
 	sensors[0].driver = (char *)"sht3x";
-	sensors[0].device = (char *)FAKE_NODE;
+	sensors[0].dev.device = (char *)FAKE_NODE;
 	sensors[1].driver = (char *)"hwmon";
-	sensors[1].device = (char *)"sht3x";
+	sensors[1].dev.device = (char *)"sht3x";
 	sensors[2].driver = (char *)"scd4x";
-	sensors[2].device = (char *)FAKE_NODE;
+	sensors[2].dev.device = (char *)FAKE_NODE;
 	sensors[3].driver = (char *)"sht4x";
-	sensors[3].device = (char *)"/dev/i2c-9";
+	sensors[3].dev.device = (char *)"/dev/i2c-9";
 	conf.sensors = sensors;
 	conf.nsensors = 4;
 
@@ -867,7 +867,7 @@ scan_default_and_serials(void **st)
 	memset(&conf, 0, sizeof(conf));
 	memset(&sc, 0, sizeof(sc));
 	sc.driver = (char *)"scd4x";
-	sc.device = (char *)FAKE_NODE;
+	sc.dev.device = (char *)FAKE_NODE;
 	conf.sensors = &sc;
 	conf.nsensors = 1;
 	/* The datasheet's serial example. */

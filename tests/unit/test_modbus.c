@@ -62,20 +62,24 @@ static void
 cfg_on(struct sensor_cfg *sc, const struct modbus_slave *s, int unit,
     struct modbus_reg *regs, size_t nregs)
 {
+	static char ids[256][8];	/* "mb-UNIT": a config's id outlives the call */
+
 	memset(sc, 0, sizeof(*sc));
-	snprintf(sc->id, sizeof(sc->id), "mb-%d", unit);
-	snprintf(sc->zone, sizeof(sc->zone), "room-1");
-	sc->driver = (char *)"modbus";
+	snprintf(ids[unit & 255], sizeof(ids[0]), "mb-%d", unit);
+	sc->id = ids[unit & 255];
+	sc->zone = "room-1";
+	sc->driver = "modbus";
+	sc->kind = SENSOR_MODBUS;
 	sc->interval = 10;
 	if (modbus_slave_port(s) > 0) {
-		sc->host = (char *)"127.0.0.1";
-		sc->port = modbus_slave_port(s);
+		sc->modbus.host = (char *)"127.0.0.1";
+		sc->modbus.port = modbus_slave_port(s);
 	} else
-		sc->device = (char *)modbus_slave_path(s);
-	sc->unit = unit;
-	sc->timeout_ms = TIMEOUT_MS;
-	sc->regs = regs;
-	sc->nregs = nregs;
+		sc->modbus.device = (char *)modbus_slave_path(s);
+	sc->modbus.unit = unit;
+	sc->modbus.timeout_ms = TIMEOUT_MS;
+	sc->modbus.regs = regs;
+	sc->modbus.nregs = nregs;
 }
 
 static void *
@@ -404,7 +408,7 @@ silence(bool tcp)
 
 	set_holding(s, 1, 553, 0xffe7);
 	cfg_on(&sc, s, 1, holding_rh_t, NREGS(holding_rh_t));
-	sc.timeout_ms = 300;
+	sc.modbus.timeout_ms = 300;
 	st = open_ok(&conf, &sc);
 	expect2(st, Q_HUMIDITY, 55.3, Q_TEMPERATURE, -2.5);	/* connected already */
 	modbus_slave_set_fault(s, 1, MODBUS_SLAVE_SILENT, 0, -1);
@@ -461,7 +465,7 @@ late_answer(bool tcp)
 
 	set_holding(s, 1, 553, 0xffe7);
 	cfg_on(&sc, s, 1, holding_rh_t, NREGS(holding_rh_t));
-	sc.timeout_ms = 150;
+	sc.modbus.timeout_ms = 150;
 	st = open_ok(&conf, &sc);
 	expect2(st, Q_HUMIDITY, 55.3, Q_TEMPERATURE, -2.5);
 	modbus_slave_set_fault(s, 1, MODBUS_SLAVE_LATE, 400, 1);
@@ -530,18 +534,18 @@ missing_port_at_start(void **state)
 
 	(void)state;
 	memset(&sc, 0, sizeof(sc));
-	sc.device = (char *)"/nonexistent/ttyUSB9";
-	sc.unit = 1;
-	sc.regs = holding_rh_t;
-	sc.nregs = NREGS(holding_rh_t);
-	sc.timeout_ms = TIMEOUT_MS;
+	sc.modbus.device = (char *)"/nonexistent/ttyUSB9";
+	sc.modbus.unit = 1;
+	sc.modbus.regs = holding_rh_t;
+	sc.modbus.nregs = NREGS(holding_rh_t);
+	sc.modbus.timeout_ms = TIMEOUT_MS;
 	st = open_ok(&conf, &sc);
 	assert_int_equal(rd(st, r), -ENODEV);
 	assert_int_equal(rd(st, r), -ENODEV);
 	modbus_driver.close(st);
 
 	/* Not a serial port at all. */
-	sc.device = (char *)"/dev/null";
+	sc.modbus.device = (char *)"/dev/null";
 	st = open_ok(&conf, &sc);
 	assert_int_equal(rd(st, r), -ENOTTY);
 	modbus_driver.close(st);
@@ -551,12 +555,12 @@ missing_port_at_start(void **state)
 	port = modbus_slave_port(s);
 	modbus_slave_stop(s);
 	memset(&sc, 0, sizeof(sc));
-	sc.host = (char *)"127.0.0.1";
-	sc.port = port;
-	sc.unit = 1;
-	sc.regs = holding_rh_t;
-	sc.nregs = NREGS(holding_rh_t);
-	sc.timeout_ms = TIMEOUT_MS;
+	sc.modbus.host = (char *)"127.0.0.1";
+	sc.modbus.port = port;
+	sc.modbus.unit = 1;
+	sc.modbus.regs = holding_rh_t;
+	sc.modbus.nregs = NREGS(holding_rh_t);
+	sc.modbus.timeout_ms = TIMEOUT_MS;
 	st = open_ok(&conf, &sc);
 	assert_int_equal(rd(st, r), -ETIMEDOUT);
 	modbus_driver.close(st);
@@ -584,7 +588,7 @@ port_vanishes_rtu(void **state)
 	s = slave(false, link);
 	set_holding(s, 1, 553, 0xffe7);
 	cfg_on(&sc, s, 1, holding_rh_t, NREGS(holding_rh_t));
-	assert_string_equal(sc.device, link);
+	assert_string_equal(sc.modbus.device, link);
 	st = open_ok(&conf, &sc);
 	expect2(st, Q_HUMIDITY, 55.3, Q_TEMPERATURE, -2.5);
 
@@ -799,9 +803,9 @@ recorded_frames(void **state)
 		else
 			fail_msg("%s:%d: unknown map %s", path, lineno, field[0]);
 		if (nans > 0)
-			modbus_slave_set_raw(s, sc.unit, ans, (size_t)nans, 1);
+			modbus_slave_set_raw(s, sc.modbus.unit, ans, (size_t)nans, 1);
 		else
-			modbus_slave_set_fault(s, sc.unit, MODBUS_SLAVE_SILENT, 0, 1);
+			modbus_slave_set_fault(s, sc.modbus.unit, MODBUS_SLAVE_SILENT, 0, 1);
 		st = open_ok(&conf, &sc);
 		rc = rd(st, r);
 		modbus_driver.close(st);
@@ -854,10 +858,10 @@ bad_config(void **state)
 
 	(void)state;
 	memset(&good, 0, sizeof(good));
-	good.device = (char *)"/dev/ttyUSB0";
-	good.unit = 1;
-	good.regs = holding_rh_t;
-	good.nregs = NREGS(holding_rh_t);
+	good.modbus.device = (char *)"/dev/ttyUSB0";
+	good.modbus.unit = 1;
+	good.modbus.regs = holding_rh_t;
+	good.modbus.nregs = NREGS(holding_rh_t);
 	st = open_ok(&conf, &good);		/* the base case is good */
 	modbus_driver.close(st);
 	st = NULL;
@@ -869,26 +873,26 @@ bad_config(void **state)
 			fail_msg("accepted: %s", #stmt);		\
 		assert_null(st);					\
 	} while (0)
-	BAD(sc.device = NULL);				/* neither device nor host */
-	BAD(sc.device = (char *)"");
-	BAD(sc.host = (char *)"10.0.0.7");		/* both */
-	BAD(sc.nregs = 0);
-	BAD(sc.regs = NULL);
-	BAD(sc.regs = five; sc.nregs = 5);		/* more than a read can return */
-	BAD(sc.unit = 0);
-	BAD(sc.unit = 248);
-	BAD(sc.unit = -1);
-	BAD(sc.parity = 'X');
-	BAD(sc.baud = 14400);				/* libmodbus would run it at 9600 */
-	BAD(sc.baud = -9600);
-	BAD(sc.data_bits = 9);
-	BAD(sc.stop_bits = 3);
-	BAD(sc.timeout_ms = -1);
-	BAD(sc.regs = bad_q; sc.nregs = 1);
-	BAD(sc.regs = bad_fn; sc.nregs = 1);
-	BAD(sc.regs = bad_reg; sc.nregs = 1);
-	BAD(sc.device = NULL; sc.host = (char *)"10.0.0.7"; sc.port = 65536);
-	BAD(sc.device = NULL; sc.host = (char *)"10.0.0.7"; sc.port = -1);
+	BAD(sc.modbus.device = NULL);				/* neither device nor host */
+	BAD(sc.modbus.device = (char *)"");
+	BAD(sc.modbus.host = (char *)"10.0.0.7");		/* both */
+	BAD(sc.modbus.nregs = 0);
+	BAD(sc.modbus.regs = NULL);
+	BAD(sc.modbus.regs = five; sc.modbus.nregs = 5);		/* more than a read can return */
+	BAD(sc.modbus.unit = 0);
+	BAD(sc.modbus.unit = 248);
+	BAD(sc.modbus.unit = -1);
+	BAD(sc.modbus.parity = 'X');
+	BAD(sc.modbus.baud = 14400);				/* libmodbus would run it at 9600 */
+	BAD(sc.modbus.baud = -9600);
+	BAD(sc.modbus.data_bits = 9);
+	BAD(sc.modbus.stop_bits = 3);
+	BAD(sc.modbus.timeout_ms = -1);
+	BAD(sc.modbus.regs = bad_q; sc.modbus.nregs = 1);
+	BAD(sc.modbus.regs = bad_fn; sc.modbus.nregs = 1);
+	BAD(sc.modbus.regs = bad_reg; sc.modbus.nregs = 1);
+	BAD(sc.modbus.device = NULL; sc.modbus.host = (char *)"10.0.0.7"; sc.modbus.port = 65536);
+	BAD(sc.modbus.device = NULL; sc.modbus.host = (char *)"10.0.0.7"; sc.modbus.port = -1);
 #undef BAD
 	modbus_driver.close(NULL);
 }
@@ -903,35 +907,35 @@ line_settings_must_agree(void **state)
 
 	(void)state;
 	memset(&a, 0, sizeof(a));
-	a.device = (char *)"/dev/ttyUSB0";
-	a.unit = 1;
-	a.regs = holding_rh_t;
-	a.nregs = NREGS(holding_rh_t);
+	a.modbus.device = (char *)"/dev/ttyUSB0";
+	a.modbus.unit = 1;
+	a.modbus.regs = holding_rh_t;
+	a.modbus.nregs = NREGS(holding_rh_t);
 	sa = open_ok(&conf, &a);
 
 	b = a;
-	b.unit = 2;
-	b.baud = 19200;
+	b.modbus.unit = 2;
+	b.modbus.baud = 19200;
 	assert_int_equal(modbus_driver.open(&conf, &b, &st), -EINVAL);
-	b.baud = 0;
-	b.parity = 'E';
+	b.modbus.baud = 0;
+	b.modbus.parity = 'E';
 	assert_int_equal(modbus_driver.open(&conf, &b, &st), -EINVAL);
-	b.parity = 'N';
-	b.stop_bits = 2;
+	b.modbus.parity = 'N';
+	b.modbus.stop_bits = 2;
 	assert_int_equal(modbus_driver.open(&conf, &b, &st), -EINVAL);
 	/* The defaults spelt out are the same settings. */
-	b.baud = 9600;
-	b.parity = 'N';
-	b.data_bits = 8;
-	b.stop_bits = 1;
+	b.modbus.baud = 9600;
+	b.modbus.parity = 'N';
+	b.modbus.data_bits = 8;
+	b.modbus.stop_bits = 1;
 	sb = open_ok(&conf, &b);
 	/* Another device is another line. */
-	b.device = (char *)"/dev/ttyUSB1";
-	b.baud = 19200;
+	b.modbus.device = (char *)"/dev/ttyUSB1";
+	b.modbus.baud = 19200;
 	sx = open_ok(&conf, &b);
 	modbus_driver.close(sx);
 	/* A reload opens the new configuration next to the old one. */
-	b.device = (char *)"/dev/ttyUSB0";
+	b.modbus.device = (char *)"/dev/ttyUSB0";
 	sx = open_ok(&reloaded, &b);
 	modbus_driver.close(sx);
 	modbus_driver.close(sb);
@@ -1047,8 +1051,8 @@ scan_finds_units(void **state)
 	cfg_on(&sensors[1], rtu, 3, input_t_rh, NREGS(input_t_rh));	/* same line: once */
 	cfg_on(&sensors[2], tcp, 2, holding_rh_t, NREGS(holding_rh_t));
 	cfg_on(&sensors[3], rtu, 1, holding_rh_t, NREGS(holding_rh_t));
-	sensors[3].device = (char *)"/nonexistent/ttyUSB9";
-	sensors[0].parity = sensors[1].parity = 'E';	/* spelt as the configuration does */
+	sensors[3].modbus.device = (char *)"/nonexistent/ttyUSB9";
+	sensors[0].modbus.parity = sensors[1].modbus.parity = 'E';	/* spelt as the configuration does */
 	conf.sensors = sensors;
 	conf.nsensors = 4;
 
@@ -1111,7 +1115,7 @@ scan_without_lines(void **state)
 	(void)state;
 	memset(&sc, 0, sizeof(sc));
 	sc.driver = (char *)"ds18b20";
-	sc.device = (char *)"28-000000000001";
+	sc.dev.device = "28-000000000001";
 	conf.sensors = &sc;
 	conf.nsensors = 1;
 	assert_non_null(f = open_memstream(&text, &len));

@@ -60,8 +60,8 @@ open_dev(const char *name, const char *root, const char *device, const struct se
 	memset(&conf, 0, sizeof(conf));
 	memset(&sc, 0, sizeof(sc));
 	conf.gateway.sysfs_root = (char *)root;
-	sc.device = (char *)device;
-	snprintf(sc.id, sizeof(sc.id), "s1");
+	sc.dev.device = (char *)device;
+	sc.id = "s1";
 	assert_int_equal(drv->open(&conf, &sc, &state), 0);
 	assert_non_null(state);
 	*drvp = drv;
@@ -146,16 +146,16 @@ bad_device_config(void **st)
 		const struct sensor_driver *drv = find_driver(drivers[i]);
 
 		assert_non_null(drv);
-		sc.device = NULL;
+		sc.dev.device = NULL;
 		assert_int_equal(drv->open(&conf, &sc, &state), -EINVAL);
-		sc.device = (char *)"";
+		sc.dev.device = (char *)"";
 		assert_int_equal(drv->open(&conf, &sc, &state), -EINVAL);
 		drv->close(NULL);
 	}
-	sc.device = (char *)"../../etc";
+	sc.dev.device = (char *)"../../etc";
 	assert_int_equal(sensor_driver_find("ds18b20")->open(&conf, &sc, &state), -EINVAL);
 	assert_int_equal(sensor_driver_find("dht22")->open(&conf, &sc, &state), -EINVAL);
-	sc.device = (char *)"bme280\nbme280";	/* a name file holds one line */
+	sc.dev.device = (char *)"bme280\nbme280";	/* a name file holds one line */
 	assert_int_equal(iio_driver.open(&conf, &sc, &state), -EINVAL);
 }
 
