@@ -2,7 +2,8 @@
  * The SQLite store (SPEC §5): raw readings, the outbox of MQTT messages and
  * the seq counter, in one database file in WAL mode.
  *
- * Schema v1 (PRAGMA user_version = 1, application_id = STORE_APP_ID):
+ * Schema v2 (PRAGMA user_version = 2, application_id = STORE_APP_ID; the
+ * migrations below take a v0 or v1 file forward):
  *
  *	sensors(key INTEGER PRIMARY KEY, id TEXT UNIQUE, zone TEXT)
  *	readings(ts, sensor, quantity, value, flags)	rowid table, no index
@@ -11,6 +12,8 @@
  *	    + partial index outbox_pending(seq) WHERE delivered IS NULL
  *	    + partial index outbox_delivered(delivered) WHERE delivered IS NOT NULL
  *	meta(key TEXT PRIMARY KEY, value)		"last_seq", "state.*"
+ *	alarms(id TEXT PRIMARY KEY, state, updated, data)	one row per alarm instance (v2)
+ *	audit(n INTEGER PRIMARY KEY, ts, kind, detail, hash)	the hash-chained trail (v2)
  *
  * readings has no index at all: every index costs write throughput, and the
  * only readers (retention, the size cap, coldgatectl) either walk the table
