@@ -168,6 +168,9 @@ static const char *const alarm_types[ALARM_TYPE_COUNT] = {
 	[ALARM_TYPE_DOOR] = "door", [ALARM_TYPE_STORE_FULL] = "store_full",
 	[ALARM_TYPE_UPLINK_DOWN] = "uplink_down",
 };
+static const char *const output_roles[OUTPUT_ROLE_COUNT] = {
+	[OUTPUT_BUZZER] = "buzzer", [OUTPUT_RELAY] = "relay", [OUTPUT_LAMP] = "lamp",
+};
 
 static void perr(struct parser *, const config_setting_t *, const char *,
     const char *, ...) __attribute__((format(printf, 4, 5)));
@@ -197,6 +200,12 @@ const char *
 alarm_type_name(enum alarm_type t)
 {
 	return (unsigned int)t < ALARM_TYPE_COUNT ? alarm_types[t] : "?";
+}
+
+const char *
+output_role_name(enum output_role r)
+{
+	return (unsigned int)r < OUTPUT_ROLE_COUNT ? output_roles[r] : "?";
 }
 
 /*
@@ -1693,7 +1702,6 @@ parse_alarms(struct parser *p, const config_setting_t *root)
 static void
 parse_output(struct parser *p, const config_setting_t *g, const char *pre, size_t i)
 {
-	static const char *const roles[] = { "buzzer", "relay", "lamp", NULL };
 	struct output_cfg *o = &p->conf->outputs[i];
 	config_setting_t *zs;
 	char key[KEY_MAX], q[QUOTE_MAX];
@@ -1724,12 +1732,13 @@ parse_output(struct parser *p, const config_setting_t *g, const char *pre, size_
 	} else if (r == PRESENT) {
 		size_t k;
 
-		for (k = 0; roles[k] != NULL && strcmp(roles[k], v) != 0; k++)
+		for (k = 0; k < OUTPUT_ROLE_COUNT && strcmp(output_roles[k], v) != 0; k++)
 			;
-		if (roles[k] == NULL)
+		if (k == OUTPUT_ROLE_COUNT)
 			perr(p, config_setting_get_member(g, "role"), keyof(key, pre, "role"),
 			    "%s is not buzzer, relay or lamp", quote(q, v));
-		o->role = (enum output_role)k;
+		else
+			o->role = (enum output_role)k;
 	}
 	if (get_string(p, g, pre, "severity", &v) == PRESENT) {
 		if (strcmp(v, "critical") == 0)

@@ -127,7 +127,7 @@ struct modbus_reg {
  * until it clears (acknowledging does not put it out).  zones empty means
  * every zone and the gateway's own alarms.
  */
-enum output_role { OUTPUT_BUZZER, OUTPUT_RELAY, OUTPUT_LAMP };
+enum output_role { OUTPUT_BUZZER, OUTPUT_RELAY, OUTPUT_LAMP, OUTPUT_ROLE_COUNT };
 
 struct output_cfg {
 	char	 id[CONFIG_ID_MAX + 1];
@@ -252,6 +252,9 @@ const char	*sensor_device(const struct sensor_cfg *);
 
 /* The configuration's name of an alarm type ("threshold", ...). */
 const char	*alarm_type_name(enum alarm_type);
+
+/* The configuration's name of an output role ("buzzer", ...). */
+const char	*output_role_name(enum output_role);
 
 /* true if s matches [A-Za-z0-9_-]{1,64} */
 bool		 config_valid_id(const char *s);

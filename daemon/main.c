@@ -819,9 +819,8 @@ outputs_update(struct daemon *d, bool retry)
 			continue;
 		}
 		o->on = want;
-		log_info("output %s (%s): %s", o->cfg->id,
-		    o->cfg->role == OUTPUT_LAMP ? "lamp" : o->cfg->role == OUTPUT_RELAY ? "relay" :
-		    "buzzer", want ? "on" : "off");
+		log_info("output %s (%s): %s", o->cfg->id, output_role_name(o->cfg->role),
+		    want ? "on" : "off");
 	}
 }
 
