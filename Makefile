@@ -13,7 +13,7 @@ UNITDIR  ?= /lib/systemd/system
 VERSION  := $(shell git describe --always --dirty 2>/dev/null || echo 0.1)
 
 WARN     = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
-           -Wformat=2 -Wpointer-arith -Wvla
+           -Wformat=2 -Wpointer-arith -Wvla -Wcast-qual
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE $(WARN) -Idaemon -Isensors \
            -DCOLDGATE_VERSION='"$(VERSION)"' $(shell pkg-config --cflags $(PKGS))

@@ -247,7 +247,7 @@ cmd_sensors(const char *path, bool path_given, int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct config blank = { 0 }, *c = NULL;
-	const char *root = NULL;
+	char *root = NULL;		/* argv's: stands in for the config's own while scanning */
 	char *saved_root;
 	bool scan = false;
 	int ch, found = 0;
@@ -290,7 +290,7 @@ cmd_sensors(const char *path, bool path_given, int argc, char **argv)
 	}
 	saved_root = c->gateway.sysfs_root;
 	if (root != NULL)
-		c->gateway.sysfs_root = (char *)root;
+		c->gateway.sysfs_root = root;
 	printf("# coldgate sensor scan, sysfs root %s\n", c->gateway.sysfs_root);
 	for (size_t i = 0; sensor_driver_at(i) != NULL; i++) {
 		const struct sensor_driver *drv = sensor_driver_at(i);

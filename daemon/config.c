@@ -162,9 +162,14 @@ static const char *const profile_alarm_keys[] = {
 	"total", "window", "rate", "span", "stale_after", "fault_count", "door_open_max", NULL
 };
 static const char *const profile_keys[] = { "name", "title", "alarms", NULL };
-static const char *const alarm_types[] = {
-	"threshold", "excursion", "rate", "stale", "fault", "door", "store_full", "uplink_down",
-	NULL
+static const char *const alarm_types[ALARM_TYPE_COUNT] = {
+	[ALARM_TYPE_THRESHOLD] = "threshold", [ALARM_TYPE_EXCURSION] = "excursion",
+	[ALARM_TYPE_RATE] = "rate", [ALARM_TYPE_STALE] = "stale", [ALARM_TYPE_FAULT] = "fault",
+	[ALARM_TYPE_DOOR] = "door", [ALARM_TYPE_STORE_FULL] = "store_full",
+	[ALARM_TYPE_UPLINK_DOWN] = "uplink_down",
+};
+static const char *const output_roles[OUTPUT_ROLE_COUNT] = {
+	[OUTPUT_BUZZER] = "buzzer", [OUTPUT_RELAY] = "relay", [OUTPUT_LAMP] = "lamp",
 };
 
 static void perr(struct parser *, const config_setting_t *, const char *,
@@ -179,6 +184,28 @@ in_list(const char *const *list, const char *s)
 		if (strcmp(*list, s) == 0)
 			return true;
 	return false;
+}
+
+/* The alarm type of that name, or -1: the one place alarm type names are compared. */
+static int
+alarm_type_from_name(const char *s)
+{
+	for (int t = 0; t < ALARM_TYPE_COUNT; t++)
+		if (strcmp(s, alarm_types[t]) == 0)
+			return t;
+	return -1;
+}
+
+const char *
+alarm_type_name(enum alarm_type t)
+{
+	return (unsigned int)t < ALARM_TYPE_COUNT ? alarm_types[t] : "?";
+}
+
+const char *
+output_role_name(enum output_role r)
+{
+	return (unsigned int)r < OUTPUT_ROLE_COUNT ? output_roles[r] : "?";
 }
 
 /*
@@ -537,6 +564,26 @@ pool_string(struct parser *p, const config_setting_t *grp, const char *prefix,
 		return r;
 	if ((*dst = pool_strdup(p, v)) == NULL)
 		return BAD;
+	return PRESENT;
+}
+
+/* The key "quantity", a quantity's name: the one place names become enum quantity. */
+static int
+get_quantity(struct parser *p, const config_setting_t *grp, const char *prefix,
+    enum quantity *out)
+{
+	char key[KEY_MAX], q[QUOTE_MAX];
+	const char *v;
+	int r;
+
+	if ((r = get_string(p, grp, prefix, "quantity", &v)) != PRESENT)
+		return r;
+	if ((r = quantity_from_name(v)) < 0) {
+		perr(p, config_setting_get_member(grp, "quantity"), keyof(key, prefix, "quantity"),
+		    "unknown quantity %s", quote(q, v));
+		return BAD;
+	}
+	*out = (enum quantity)r;
 	return PRESENT;
 }
 
@@ -1376,13 +1423,7 @@ parse_sensor(struct parser *p, const config_setting_t *g, size_t i)
 	get_double(p, g, pre, "read_delay", 0, 10, &sk.sim.read_delay);
 
 	profile = pool_string(p, g, pre, "profile", &sk.sim.profile);
-	quantity = pool_string(p, g, pre, "quantity", &sk.sim.quantity);
-	if (quantity == PRESENT && quantity_from_name(sk.sim.quantity) < 0) {
-		perr(p, config_setting_get_member(g, "quantity"),
-		    keyof(key, pre, "quantity"), "unknown quantity %s",
-		    quote(q, sk.sim.quantity));
-		quantity = BAD;
-	}
+	quantity = get_quantity(p, g, pre, &sk.sim.quantity);
 	script = parse_script(p, g, pre, &sk.sim);
 	parse_fail(p, g, pre, &sk.sim);
 
@@ -1442,7 +1483,7 @@ parse_sensors(struct parser *p, const config_setting_t *root)
 /* A key the rule's type does not use is a mistake worth reporting. */
 static void
 alarm_unused(struct parser *p, const config_setting_t *g, const char *pre,
-    const char *type, const char *const *used)
+    enum alarm_type type, const char *const *used)
 {
 	static const char *const typed[] = {
 		"quantity", "high", "low", "hysteresis", "delay", "total", "window", "rate",
@@ -1454,7 +1495,8 @@ alarm_unused(struct parser *p, const config_setting_t *g, const char *pre,
 	for (size_t k = 0; typed[k] != NULL; k++)
 		if (!in_list(used, typed[k]) && config_setting_get_member(g, typed[k]) != NULL)
 			perr(p, config_setting_get_member(g, typed[k]),
-			    keyof(key, pre, typed[k]), "not used by type \"%s\"", type);
+			    keyof(key, pre, typed[k]), "not used by type \"%s\"",
+			    alarm_type_name(type));
 }
 
 /*
@@ -1476,19 +1518,22 @@ parse_alarm(struct parser *p, const config_setting_t *g, const char *pre,
 	static const char *const u_store[] = { "store_full_pct", "delay", "hysteresis", NULL };
 	static const char *const u_uplink[] = { "uplink_down_max", NULL };
 	char key[KEY_MAX], q[QUOTE_MAX];
-	const char *zid = NULL, *sid = NULL, *type = "threshold", *sev;
+	const char *zid = NULL, *sid = NULL, *v, *sev;
+	enum alarm_type type = ALARM_TYPE_THRESHOLD;
 	bool gateway, quantity_needed;
 	int r, hi, lo, si = -1;
 
 	check_keys(p, g, pre, zone != NULL ? profile_alarm_keys : alarm_keys);
-	if ((r = take_string(p, g, pre, "type", &a->type)) == PRESENT) {
-		if (!in_list(alarm_types, a->type))
+	/* An unknown type is reported, and the rest checked as a threshold's. */
+	if (get_string(p, g, pre, "type", &v) == PRESENT) {
+		if ((r = alarm_type_from_name(v)) < 0)
 			perr(p, config_setting_get_member(g, "type"), keyof(key, pre, "type"),
 			    "unknown type %s (want threshold, excursion, rate, stale, fault, door, "
-			    "store_full or uplink_down)", quote(q, a->type));
+			    "store_full or uplink_down)", quote(q, v));
 		else
-			type = a->type;
+			type = (enum alarm_type)r;
 	}
+	a->type = type;
 	if (get_string(p, g, pre, "severity", &sev) == PRESENT) {
 		if (strcmp(sev, "critical") == 0)
 			a->critical = true;
@@ -1497,7 +1542,7 @@ parse_alarm(struct parser *p, const config_setting_t *g, const char *pre,
 			    keyof(key, pre, "severity"), "%s is not warning or critical",
 			    quote(q, sev));
 	}
-	gateway = strcmp(type, "store_full") == 0 || strcmp(type, "uplink_down") == 0;
+	gateway = type == ALARM_TYPE_STORE_FULL || type == ALARM_TYPE_UPLINK_DOWN;
 
 	/* Scope: a zone, a sensor (whose zone is implied), or the gateway. */
 	if (zone != NULL) {
@@ -1506,7 +1551,8 @@ parse_alarm(struct parser *p, const config_setting_t *g, const char *pre,
 		get_string(p, g, pre, "zone", &zid);
 		get_string(p, g, pre, "sensor", &sid);
 		if (gateway && (zid != NULL || sid != NULL))
-			perr(p, g, pre, "type \"%s\" is the gateway's: no zone or sensor", type);
+			perr(p, g, pre, "type \"%s\" is the gateway's: no zone or sensor",
+			    alarm_type_name(type));
 		if (sid != NULL) {
 			if ((si = config_sensor_index(p->conf, sid)) < 0)
 				perr(p, config_setting_get_member(g, "sensor"),
@@ -1531,13 +1577,11 @@ parse_alarm(struct parser *p, const config_setting_t *g, const char *pre,
 			perr(p, g, keyof(key, pre, "zone"), "missing (or a sensor)");
 	}
 
-	quantity_needed = strcmp(type, "threshold") == 0 || strcmp(type, "excursion") == 0 ||
-	    strcmp(type, "rate") == 0;
-	if ((r = take_string(p, g, pre, "quantity", &a->quantity)) == ABSENT && quantity_needed)
+	quantity_needed = type == ALARM_TYPE_THRESHOLD || type == ALARM_TYPE_EXCURSION ||
+	    type == ALARM_TYPE_RATE;
+	if ((r = get_quantity(p, g, pre, &a->quantity)) == ABSENT && quantity_needed)
 		perr(p, g, keyof(key, pre, "quantity"), "missing");
-	else if (r == PRESENT && quantity_from_name(a->quantity) < 0)
-		perr(p, config_setting_get_member(g, "quantity"),
-		    keyof(key, pre, "quantity"), "unknown quantity %s", quote(q, a->quantity));
+	a->has_quantity = r == PRESENT;
 
 	hi = get_double(p, g, pre, "high", -INFINITY, INFINITY, &a->high);
 	lo = get_double(p, g, pre, "low", -INFINITY, INFINITY, &a->low);
@@ -1546,14 +1590,16 @@ parse_alarm(struct parser *p, const config_setting_t *g, const char *pre,
 	get_double(p, g, pre, "hysteresis", 0, INFINITY, &a->hysteresis);
 	get_int(p, g, pre, "delay", 0, 86400, &a->delay);
 
-	if (strcmp(type, "threshold") == 0) {
+	switch (type) {
+	case ALARM_TYPE_THRESHOLD:
 		alarm_unused(p, g, pre, type, u_threshold);
 		if (hi == ABSENT && lo == ABSENT)
 			perr(p, g, pre, "needs high or low (or both)");
 		if (a->has_high && a->has_low && a->low >= a->high)
 			perr(p, config_setting_get_member(g, "low"), keyof(key, pre, "low"),
 			    "%g is not below high %g", a->low, a->high);
-	} else if (strcmp(type, "excursion") == 0) {
+		break;
+	case ALARM_TYPE_EXCURSION:
 		alarm_unused(p, g, pre, type, u_excursion);
 		if ((hi == ABSENT) == (lo == ABSENT))
 			perr(p, g, pre, "type \"excursion\" needs high or low (one of them)");
@@ -1564,33 +1610,42 @@ parse_alarm(struct parser *p, const config_setting_t *g, const char *pre,
 		else if (a->window > 0 && a->total > a->window)
 			perr(p, config_setting_get_member(g, "total"), keyof(key, pre, "total"),
 			    "%d s is longer than the window of %d s", a->total, a->window);
-	} else if (strcmp(type, "rate") == 0) {
+		break;
+	case ALARM_TYPE_RATE:
 		alarm_unused(p, g, pre, type, u_rate);
 		if (get_double(p, g, pre, "rate", 1e-9, INFINITY, &a->rate) == ABSENT)
 			perr(p, g, keyof(key, pre, "rate"), "missing (units per minute)");
 		a->span = 600;
 		get_int(p, g, pre, "span", 10, 86400, &a->span);
-	} else if (strcmp(type, "stale") == 0) {
+		break;
+	case ALARM_TYPE_STALE:
 		alarm_unused(p, g, pre, type, u_stale);
 		if (get_int(p, g, pre, "stale_after", 1, 7 * 86400, &a->stale_after) == ABSENT)
 			perr(p, g, keyof(key, pre, "stale_after"), "missing");
-	} else if (strcmp(type, "fault") == 0) {
+		break;
+	case ALARM_TYPE_FAULT:
 		alarm_unused(p, g, pre, type, u_fault);
 		a->fault_count = 3;
 		get_int(p, g, pre, "fault_count", 1, 1000, &a->fault_count);
-	} else if (strcmp(type, "door") == 0) {
+		break;
+	case ALARM_TYPE_DOOR:
 		alarm_unused(p, g, pre, type, u_door);
 		if (get_int(p, g, pre, "door_open_max", 1, 86400, &a->door_open_max) == ABSENT)
 			perr(p, g, keyof(key, pre, "door_open_max"), "missing");
-	} else if (strcmp(type, "store_full") == 0) {
+		break;
+	case ALARM_TYPE_STORE_FULL:
 		alarm_unused(p, g, pre, type, u_store);
 		a->store_full_pct = 90;
 		get_int(p, g, pre, "store_full_pct", 1, 100, &a->store_full_pct);
-	} else if (strcmp(type, "uplink_down") == 0) {
+		break;
+	case ALARM_TYPE_UPLINK_DOWN:
 		alarm_unused(p, g, pre, type, u_uplink);
 		if (get_int(p, g, pre, "uplink_down_max", 1, 30 * 86400,
 		    &a->uplink_down_max) == ABSENT)
 			perr(p, g, keyof(key, pre, "uplink_down_max"), "missing");
+		break;
+	case ALARM_TYPE_COUNT:
+		break;
 	}
 }
 
@@ -1598,17 +1653,14 @@ parse_alarm(struct parser *p, const config_setting_t *g, const char *pre,
 static bool
 alarm_same(const struct alarm_cfg *a, const struct alarm_cfg *b)
 {
-	const char *ta = a->type != NULL ? a->type : "threshold";
-	const char *tb = b->type != NULL ? b->type : "threshold";
-
-	if (strcmp(ta, tb) != 0 || a->critical != b->critical ||
+	if (a->type != b->type || a->critical != b->critical ||
 	    strcmp(a->zone, b->zone) != 0 || strcmp(a->sensor, b->sensor) != 0)
 		return false;
-	if ((a->quantity == NULL) != (b->quantity == NULL) ||
-	    (a->quantity != NULL && strcmp(a->quantity, b->quantity) != 0))
+	if (a->has_quantity != b->has_quantity ||
+	    (a->has_quantity && a->quantity != b->quantity))
 		return false;
 	/* A threshold with high and one with low make different alarms. */
-	if (strcmp(ta, "threshold") == 0)
+	if (a->type == ALARM_TYPE_THRESHOLD)
 		return (a->has_high && b->has_high) || (a->has_low && b->has_low);
 	return true;
 }
@@ -1650,7 +1702,6 @@ parse_alarms(struct parser *p, const config_setting_t *root)
 static void
 parse_output(struct parser *p, const config_setting_t *g, const char *pre, size_t i)
 {
-	static const char *const roles[] = { "buzzer", "relay", "lamp", NULL };
 	struct output_cfg *o = &p->conf->outputs[i];
 	config_setting_t *zs;
 	char key[KEY_MAX], q[QUOTE_MAX];
@@ -1681,12 +1732,13 @@ parse_output(struct parser *p, const config_setting_t *g, const char *pre, size_
 	} else if (r == PRESENT) {
 		size_t k;
 
-		for (k = 0; roles[k] != NULL && strcmp(roles[k], v) != 0; k++)
+		for (k = 0; k < OUTPUT_ROLE_COUNT && strcmp(output_roles[k], v) != 0; k++)
 			;
-		if (roles[k] == NULL)
+		if (k == OUTPUT_ROLE_COUNT)
 			perr(p, config_setting_get_member(g, "role"), keyof(key, pre, "role"),
 			    "%s is not buzzer, relay or lamp", quote(q, v));
-		o->role = (enum output_role)k;
+		else
+			o->role = (enum output_role)k;
 	}
 	if (get_string(p, g, pre, "severity", &v) == PRESENT) {
 		if (strcmp(v, "critical") == 0)
@@ -1754,12 +1806,11 @@ parse_outputs(struct parser *p, const config_setting_t *root)
 
 /* An explicit rule of zone z for quantity q: the profile's rules for q step aside. */
 static bool
-explicit_rule(const struct config *c, size_t nexplicit, const char *z, const char *q)
+explicit_rule(const struct config *c, size_t nexplicit, const char *z, enum quantity q)
 {
 	for (size_t i = 0; i < nexplicit; i++)
-		if (c->alarms[i].quantity != NULL && q != NULL &&
-		    strcmp(c->alarms[i].zone, z) == 0 && c->alarms[i].sensor[0] == '\0' &&
-		    strcmp(c->alarms[i].quantity, q) == 0)
+		if (c->alarms[i].has_quantity && c->alarms[i].quantity == q &&
+		    strcmp(c->alarms[i].zone, z) == 0 && c->alarms[i].sensor[0] == '\0')
 			return true;
 	return false;
 }
@@ -1826,6 +1877,7 @@ load_profiles(struct parser *p)
 		for (size_t i = 0; i < n && !p->nomem; i++) {
 			struct alarm_cfg *a;
 			const char *q;
+			int qi;
 
 			g = config_setting_get_elem(list, (unsigned int)i);
 			snprintf(pre, sizeof(pre), "profile.alarms[%zu]", i);
@@ -1834,7 +1886,8 @@ load_profiles(struct parser *p)
 				continue;
 			}
 			if (config_setting_lookup_string(g, "quantity", &q) &&
-			    explicit_rule(c, nexplicit, z->id, q))
+			    (qi = quantity_from_name(q)) >= 0 &&
+			    explicit_rule(c, nexplicit, z->id, (enum quantity)qi))
 				continue;
 			a = realloc(c->alarms, (c->nalarms + 1) * sizeof(*c->alarms));
 			if (a == NULL) {
@@ -2397,8 +2450,6 @@ config_free(struct config *c)
 	}
 	free(c->outputs);
 	for (i = 0; i < c->nalarms; i++) {
-		free(c->alarms[i].quantity);
-		free(c->alarms[i].type);
 		free(c->alarms[i].from_profile);
 	}
 	free(c->alarms);

@@ -9,6 +9,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "quantity.h"
+
 #define CONFIG_ID_MAX	64		/* [A-Za-z0-9_-]{1,64} */
 #define CONFIG_DEFAULT_PATH "/etc/coldgate/coldgate.cfg"
 
@@ -46,7 +48,7 @@ enum sensor_kind {
 
 struct sim_cfg {
 	const char *profile;		/* "mushroom-house", "cold-room" or NULL with a script */
-	const char *quantity;		/* with a script: "temperature", "humidity", "co2", "door" */
+	enum quantity quantity;		/* with a script (nscript > 0) */
 	struct script_point *script;
 	size_t	 nscript;
 	struct fail_window *fail;
@@ -125,7 +127,7 @@ struct modbus_reg {
  * until it clears (acknowledging does not put it out).  zones empty means
  * every zone and the gateway's own alarms.
  */
-enum output_role { OUTPUT_BUZZER, OUTPUT_RELAY, OUTPUT_LAMP };
+enum output_role { OUTPUT_BUZZER, OUTPUT_RELAY, OUTPUT_LAMP, OUTPUT_ROLE_COUNT };
 
 struct output_cfg {
 	char	 id[CONFIG_ID_MAX + 1];
@@ -141,15 +143,28 @@ struct output_cfg {
 };
 
 /*
- * An alarm rule as configured (or taken from a zone's profile).  type is
- * one of "threshold" (the default), "excursion", "rate", "stale", "fault",
- * "door", "store_full", "uplink_down"; the keys each type uses are below.
+ * An alarm rule's type, parsed from its name once in config.c; the keys
+ * each type uses are in struct alarm_cfg below.
  */
+enum alarm_type {
+	ALARM_TYPE_THRESHOLD,		/* the default (0: a zeroed cfg) */
+	ALARM_TYPE_EXCURSION,
+	ALARM_TYPE_RATE,
+	ALARM_TYPE_STALE,
+	ALARM_TYPE_FAULT,
+	ALARM_TYPE_DOOR,
+	ALARM_TYPE_STORE_FULL,
+	ALARM_TYPE_UPLINK_DOWN,
+	ALARM_TYPE_COUNT
+};
+
+/* An alarm rule as configured (or taken from a zone's profile). */
 struct alarm_cfg {
 	char	 zone[CONFIG_ID_MAX + 1];	/* "" for a sensor's or the gateway's rule */
 	char	 sensor[CONFIG_ID_MAX + 1];	/* "" for a zone rule */
-	char	*quantity;		/* threshold, excursion, rate */
-	char	*type;			/* NULL means "threshold" */
+	enum alarm_type type;
+	enum quantity quantity;		/* threshold, excursion, rate: when has_quantity */
+	bool	 has_quantity;
 	bool	 critical;		/* severity = "critical"; default "warning" */
 	bool	 has_high, has_low;
 	double	 high, low;		/* threshold, excursion */
@@ -234,6 +249,12 @@ int		 config_sensor_index(const struct config *, const char *id);
 
 /* The device node or name of a sensor on one (a Modbus RTU port included), or NULL. */
 const char	*sensor_device(const struct sensor_cfg *);
+
+/* The configuration's name of an alarm type ("threshold", ...). */
+const char	*alarm_type_name(enum alarm_type);
+
+/* The configuration's name of an output role ("buzzer", ...). */
+const char	*output_role_name(enum output_role);
 
 /* true if s matches [A-Za-z0-9_-]{1,64} */
 bool		 config_valid_id(const char *s);

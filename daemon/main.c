@@ -819,9 +819,8 @@ outputs_update(struct daemon *d, bool retry)
 			continue;
 		}
 		o->on = want;
-		log_info("output %s (%s): %s", o->cfg->id,
-		    o->cfg->role == OUTPUT_LAMP ? "lamp" : o->cfg->role == OUTPUT_RELAY ? "relay" :
-		    "buzzer", want ? "on" : "off");
+		log_info("output %s (%s): %s", o->cfg->id, output_role_name(o->cfg->role),
+		    want ? "on" : "off");
 	}
 }
 
@@ -1437,13 +1436,12 @@ summary_open(const struct config *c, int64_t now, struct summary **out)
 	for (size_t i = c->nalarms; i-- > 0;) {
 		/* Backwards, so the first rule of a zone and quantity is set last and wins. */
 		const struct alarm_cfg *a = &c->alarms[i];
-		int z = config_zone_index(c, a->zone), q;
+		int z = config_zone_index(c, a->zone);
 
-		if ((a->type != NULL && strcmp(a->type, "threshold") != 0) || a->critical ||
-		    a->sensor[0] != '\0' || z < 0 || a->quantity == NULL ||
-		    (q = quantity_from_name(a->quantity)) < 0)
+		if (a->type != ALARM_TYPE_THRESHOLD || a->critical || a->sensor[0] != '\0' ||
+		    z < 0 || !a->has_quantity)
 			continue;
-		summary_limits(*out, (size_t)z, (enum quantity)q, a->has_low, a->low, a->has_high,
+		summary_limits(*out, (size_t)z, a->quantity, a->has_low, a->low, a->has_high,
 		    a->high);
 	}
 	return 0;

@@ -12,7 +12,6 @@ static struct alarm_rule
 rule_base(const struct config *c, const struct alarm_cfg *a)
 {
 	struct alarm_rule r;
-	int q = a->quantity != NULL ? quantity_from_name(a->quantity) : -1;
 
 	memset(&r, 0, sizeof(r));
 	r.severity = a->critical ? ALARM_CRITICAL : ALARM_WARNING;
@@ -22,7 +21,7 @@ rule_base(const struct config *c, const struct alarm_cfg *a)
 	r.sensor = a->sensor[0] != '\0' ? config_sensor_index(c, a->sensor) : -1;
 	r.zone = r.sensor >= 0 ? (int)c->sensors[r.sensor].zone_idx :
 	    a->zone[0] != '\0' ? config_zone_index(c, a->zone) : -1;
-	r.quantity = q >= 0 ? (enum quantity)q : Q_TEMPERATURE;
+	r.quantity = a->has_quantity ? a->quantity : Q_TEMPERATURE;
 	r.hysteresis = a->hysteresis;
 	r.delay = a->delay;
 	return r;
@@ -33,10 +32,10 @@ static size_t
 rules_of(const struct config *c, const struct alarm_cfg *a, struct alarm_rule *out)
 {
 	struct alarm_rule r = rule_base(c, a);
-	const char *type = a->type != NULL ? a->type : "threshold";
 	size_t n = 0;
 
-	if (strcmp(type, "threshold") == 0) {
+	switch (a->type) {
+	case ALARM_TYPE_THRESHOLD:
 		if (a->has_high) {
 			out[n] = r;
 			out[n].kind = ALARM_HIGH;
@@ -50,8 +49,7 @@ rules_of(const struct config *c, const struct alarm_cfg *a, struct alarm_rule *o
 			out[n++].low = a->low;
 		}
 		return n;
-	}
-	if (strcmp(type, "excursion") == 0) {
+	case ALARM_TYPE_EXCURSION:
 		r.kind = ALARM_EXCURSION;
 		r.has_high = a->has_high;
 		r.high = a->high;
@@ -59,30 +57,37 @@ rules_of(const struct config *c, const struct alarm_cfg *a, struct alarm_rule *o
 		r.low = a->low;
 		r.window = a->window;
 		r.budget = a->total;
-	} else if (strcmp(type, "rate") == 0) {
+		break;
+	case ALARM_TYPE_RATE:
 		r.kind = ALARM_RATE;
 		r.rate = a->rate;
 		r.span = a->span;
-	} else if (strcmp(type, "stale") == 0) {
+		break;
+	case ALARM_TYPE_STALE:
 		r.kind = ALARM_STALE;
 		r.stale_after = a->stale_after;
-	} else if (strcmp(type, "fault") == 0) {
+		break;
+	case ALARM_TYPE_FAULT:
 		r.kind = ALARM_FAULT;
 		r.fault_count = a->fault_count;
-	} else if (strcmp(type, "door") == 0) {
+		break;
+	case ALARM_TYPE_DOOR:
 		r.kind = ALARM_DOOR_OPEN;
 		r.quantity = Q_DOOR;
 		r.door_open_max = a->door_open_max;
-	} else if (strcmp(type, "store_full") == 0) {
+		break;
+	case ALARM_TYPE_STORE_FULL:
 		r.kind = ALARM_STORE_FULL;
 		r.store_fraction = a->store_full_pct > 0 ? a->store_full_pct / 100.0 : 0;
 		r.zone = r.sensor = -1;
-	} else if (strcmp(type, "uplink_down") == 0) {
+		break;
+	case ALARM_TYPE_UPLINK_DOWN:
 		r.kind = ALARM_UPLINK_DOWN;
 		r.uplink_down_max = a->uplink_down_max;
 		r.zone = r.sensor = -1;
-	} else {
-		return 0;	/* the configuration refuses unknown types */
+		break;
+	default:
+		return 0;	/* ALARM_TYPE_COUNT: no type */
 	}
 	out[n++] = r;
 	return n;

@@ -122,7 +122,8 @@ struct mb_params {
 struct mb_line {
 	struct mb_line		*next;
 	const struct config	*conf;		/* the configuration it belongs to */
-	struct mb_params	 p;		/* device and host point at own copies */
+	struct mb_params	 p;		/* device and host point at dev and host */
+	char			*dev, *host;	/* own copies of the sensor's strings */
 	char			*name;		/* for messages: device or host:port */
 	modbus_t		*ctx;
 	bool			 connected;
@@ -215,8 +216,8 @@ mb_line_free(struct mb_line *l)
 		modbus_free(l->ctx);
 	}
 	pthread_mutex_destroy(&l->lock);
-	free((char *)l->p.device);
-	free((char *)l->p.host);
+	free(l->dev);
+	free(l->host);
 	free(l->name);
 	free(l);
 }
@@ -235,12 +236,12 @@ mb_line_new(const struct config *conf, const struct mb_params *p, struct mb_line
 	l->p = *p;
 	l->p.device = l->p.host = NULL;
 	if (p->device != NULL) {
-		if ((l->p.device = strdup(p->device)) == NULL ||
+		if ((l->p.device = l->dev = strdup(p->device)) == NULL ||
 		    (l->name = strdup(p->device)) == NULL)
 			goto err_nomem;
 		l->ctx = modbus_new_rtu(p->device, p->baud, p->parity, p->data_bits, p->stop_bits);
 	} else {
-		if ((l->p.host = strdup(p->host)) == NULL ||
+		if ((l->p.host = l->host = strdup(p->host)) == NULL ||
 		    asprintf(&l->name, "%s:%d", p->host, p->port) < 0) {
 			l->name = NULL;
 			goto err_nomem;

@@ -99,7 +99,7 @@ sim_open(const struct config *conf, const struct sensor_cfg *sc, void **state)
 	s->cfg = &sc->sim;
 	if (sc->sim.nscript > 0) {
 		s->kind = SIM_SCRIPT;
-		s->q = quantity_from_name(sc->sim.quantity);
+		s->q = sc->sim.quantity;
 	} else if (sc->sim.profile != NULL && strcmp(sc->sim.profile, "cold-room") == 0) {
 		s->kind = SIM_COLD;
 	} else if (sc->sim.profile != NULL && strcmp(sc->sim.profile, "mushroom-house") == 0) {

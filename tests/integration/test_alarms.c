@@ -50,11 +50,11 @@ config_with_cooling(struct harness *h, int cool)
 }
 
 static bool
-is_ok_result(const struct harness_msg *m, void *want_ok)
+is_ok_result(const struct harness_msg *m, const void *want_ok)
 {
 	json_object *ok = harness_json_get(m->json, "ok");
 
-	return ok != NULL && json_object_get_boolean(ok) == *(bool *)want_ok;
+	return ok != NULL && json_object_get_boolean(ok) == *(const bool *)want_ok;
 }
 
 static size_t
@@ -63,7 +63,7 @@ count_state(struct harness_sub *sub, const char *state)
 	size_t n = 0;
 
 	for (long i = 0; (i = harness_sub_find(sub, (size_t)i, ALARM_TOPIC, harness_match_state,
-	    (void *)state)) >= 0; i++)
+	    state)) >= 0; i++)
 		n++;
 	return n;
 }
@@ -308,7 +308,7 @@ test_profile_tiers_and_fault_alarm(void **state)
 }
 
 static bool
-is_full_summary(const struct harness_msg *m, void *arg)
+is_full_summary(const struct harness_msg *m, const void *arg)
 {
 	json_object *q = harness_json_get(m->json, "quantities");
 	const char *type = harness_json_str(m->json, "type");
@@ -388,13 +388,14 @@ test_zone_summary_has_mean_kinetic_temperature(void **state)
 }
 
 static bool
-is_summary_from(const struct harness_msg *m, void *start)
+is_summary_from(const struct harness_msg *m, const void *start)
 {
 	const char *type = harness_json_str(m->json, "type");
 	int64_t s;
 
 	return type != NULL && strcmp(type, "summary") == 0 &&
-	    harness_json_int(m->json, "start", &s) && (start == NULL || s == *(int64_t *)start);
+	    harness_json_int(m->json, "start", &s) &&
+	    (start == NULL || s == *(const int64_t *)start);
 }
 
 /*

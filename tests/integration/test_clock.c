@@ -49,7 +49,7 @@ libfaketime(void)
 
 /* arg: const int64_t *: a clock_sync event whose step_ms is within 10 s of it. */
 static bool
-match_step(const struct harness_msg *m, void *arg)
+match_step(const struct harness_msg *m, const void *arg)
 {
 	int64_t want = *(const int64_t *)arg, step;
 	const char *type = harness_json_str(m->json, "type");
@@ -60,7 +60,7 @@ match_step(const struct harness_msg *m, void *arg)
 }
 
 static bool
-match_clock_sync(const struct harness_msg *m, void *arg)
+match_clock_sync(const struct harness_msg *m, const void *arg)
 {
 	const char *type = harness_json_str(m->json, "type");
 

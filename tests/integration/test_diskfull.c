@@ -122,7 +122,7 @@ assert_windows_tile(struct harness_sub *sub)
 }
 
 static bool
-match_store_error(const struct harness_msg *m, void *arg)
+match_store_error(const struct harness_msg *m, const void *arg)
 {
 	const char *type = harness_json_str(m->json, "type");
 
@@ -132,12 +132,12 @@ match_store_error(const struct harness_msg *m, void *arg)
 
 /* arg: bool *: a retained online status with (true) or without a store_error. */
 static bool
-match_status_store(const struct harness_msg *m, void *arg)
+match_status_store(const struct harness_msg *m, const void *arg)
 {
 	const char *state = harness_json_str(m->json, "state");
 
 	return state != NULL && strcmp(state, "online") == 0 &&
-	    (harness_json_str(m->json, "store_error") != NULL) == *(bool *)arg;
+	    (harness_json_str(m->json, "store_error") != NULL) == *(const bool *)arg;
 }
 
 static void

@@ -178,7 +178,7 @@ count_record(struct csv *c, const char *record)
 }
 
 static bool
-is_ok_result(const struct harness_msg *m, void *unused)
+is_ok_result(const struct harness_msg *m, const void *unused)
 {
 	json_object *ok = harness_json_get(m->json, "ok");
 

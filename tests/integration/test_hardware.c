@@ -97,7 +97,7 @@ out_now(struct harness *h, const char *name, const char *level)
 }
 
 static bool
-is_door_event(const struct harness_msg *m, void *type)
+is_door_event(const struct harness_msg *m, const void *type)
 {
 	const char *t = harness_json_str(m->json, "type");
 	const char *s = harness_json_str(m->json, "sensor");
@@ -106,7 +106,7 @@ is_door_event(const struct harness_msg *m, void *type)
 }
 
 static bool
-is_active(const struct harness_msg *m, void *arg)
+is_active(const struct harness_msg *m, const void *arg)
 {
 	const char *st = harness_json_str(m->json, "state");
 
@@ -115,7 +115,7 @@ is_active(const struct harness_msg *m, void *arg)
 }
 
 static bool
-is_acked(const struct harness_msg *m, void *arg)
+is_acked(const struct harness_msg *m, const void *arg)
 {
 	const char *st = harness_json_str(m->json, "state");
 
@@ -124,7 +124,7 @@ is_acked(const struct harness_msg *m, void *arg)
 }
 
 static bool
-is_cleared(const struct harness_msg *m, void *arg)
+is_cleared(const struct harness_msg *m, const void *arg)
 {
 	const char *st = harness_json_str(m->json, "state");
 
@@ -134,7 +134,7 @@ is_cleared(const struct harness_msg *m, void *arg)
 
 /* A telemetry message with door readings of c1-door whose max is *want. */
 static bool
-door_max_is(const struct harness_msg *m, void *want)
+door_max_is(const struct harness_msg *m, const void *want)
 {
 	json_object *r = harness_json_get(m->json, "readings");
 	double v;
@@ -143,7 +143,7 @@ door_max_is(const struct harness_msg *m, void *want)
 		json_object *e = json_object_array_get_idx(r, i);
 
 		if (strcmp(harness_json_str(e, "sensor"), "c1-door") == 0 &&
-		    harness_json_num(e, "max", &v) && v == *(double *)want)
+		    harness_json_num(e, "max", &v) && v == *(const double *)want)
 			return true;
 	}
 	return false;
@@ -349,7 +349,7 @@ mean_of(const struct harness_msg *m, const char *sensor, const char *quantity)
 }
 
 static bool
-has_i2c_all(const struct harness_msg *m, void *arg)
+has_i2c_all(const struct harness_msg *m, const void *arg)
 {
 	(void)arg;
 	return !isnan(mean_of(m, "h1-co2", "co2")) && !isnan(mean_of(m, "c1-sht", "humidity")) &&
@@ -357,7 +357,7 @@ has_i2c_all(const struct harness_msg *m, void *arg)
 }
 
 static bool
-is_fault_of_bad(const struct harness_msg *m, void *arg)
+is_fault_of_bad(const struct harness_msg *m, const void *arg)
 {
 	const char *t = harness_json_str(m->json, "type");
 	const char *s = harness_json_str(m->json, "sensor");
@@ -451,7 +451,7 @@ n_of(const struct harness_msg *m, const char *sensor)
 }
 
 static bool
-has_modbus_all(const struct harness_msg *m, void *arg)
+has_modbus_all(const struct harness_msg *m, const void *arg)
 {
 	(void)arg;
 	return !isnan(mean_of(m, "mb-1", "humidity")) && !isnan(mean_of(m, "mb-2", "humidity")) &&
@@ -459,7 +459,7 @@ has_modbus_all(const struct harness_msg *m, void *arg)
 }
 
 static bool
-is_event_of(const struct harness_msg *m, void *want)
+is_event_of(const struct harness_msg *m, const void *want)
 {
 	const char *const *w = want;	/* { type, sensor } */
 	const char *t = harness_json_str(m->json, "type");

@@ -18,7 +18,7 @@
 #include "lib/harness.h"
 
 static bool
-is_overflow(const struct harness_msg *m, void *arg)
+is_overflow(const struct harness_msg *m, const void *arg)
 {
 	const char *type = harness_json_str(m->json, "type");
 

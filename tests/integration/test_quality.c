@@ -50,14 +50,14 @@ static const char cfg_text[] =
 	");\n";
 
 static bool
-filtered_at_20(const struct harness_msg *m, void *arg)
+filtered_at_20(const struct harness_msg *m, const void *arg)
 {
 	(void)arg;
 	return harness_reading_stat(m, "c1-filtered", NULL, "last") == 20.0;
 }
 
 static bool
-is_event(const struct harness_msg *m, void *type)
+is_event(const struct harness_msg *m, const void *type)
 {
 	const char *t = harness_json_str(m->json, "type");
 	const char *s = harness_json_str(m->json, "sensor");

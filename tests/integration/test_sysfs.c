@@ -39,7 +39,7 @@ mean_of(const struct harness_msg *m, const char *sensor, const char *quantity)
 }
 
 static bool
-has_all(const struct harness_msg *m, void *arg)
+has_all(const struct harness_msg *m, const void *arg)
 {
 	(void)arg;
 	return !isnan(mean_of(m, "c1-probe", "temperature")) &&
@@ -48,7 +48,7 @@ has_all(const struct harness_msg *m, void *arg)
 }
 
 static bool
-is_fault_of_bad(const struct harness_msg *m, void *arg)
+is_fault_of_bad(const struct harness_msg *m, const void *arg)
 {
 	const char *type = harness_json_str(m->json, "type");
 	const char *sensor = harness_json_str(m->json, "sensor");

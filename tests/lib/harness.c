@@ -343,11 +343,11 @@ env_name_eq(const char *a, const char *b)
 }
 
 /* environ minus env_drop and add's names, plus add.  Array is malloc'd. */
-static char **
+static const char **
 make_env(const char *const *add)
 {
 	size_t n = 0, na = 0, k = 0;
-	char **env;
+	const char **env;
 
 	for (char **e = environ; *e != NULL; e++)
 		n++;
@@ -366,7 +366,7 @@ make_env(const char *const *add)
 			env[k++] = *e;
 	}
 	for (size_t i = 0; i < na; i++)
-		env[k++] = (char *)add[i];
+		env[k++] = add[i];
 	env[k] = NULL;
 	return env;
 }
@@ -390,6 +390,19 @@ fmt_pid(char *buf, size_t size, const char *prefix, long v)
 }
 
 /*
+ * execve() takes char *const[] for C's sake only: POSIX (its RATIONALE)
+ * says it changes neither the arrays nor the strings, so handing it const
+ * strings is sound.  The one place the harness drops const, and why.
+ */
+static char *const *
+exec_vec(const char *const *v)
+{
+	union { const char *const *c; char *const *m; } u = { .c = v };
+
+	return u.m;
+}
+
+/*
  * fork + execve argv[0] with stdin from /dev/null and stdout/stderr to the
  * given files (appended).  An env entry "NAME=@PID@" becomes the child's pid.
  * Returns the pid or -1.
@@ -398,7 +411,7 @@ static pid_t
 spawn(const char *const *argv, const char *const *add_env, const char *out_path,
     const char *err_path)
 {
-	char **env = make_env(add_env);
+	const char **env = make_env(add_env);
 	char pidvar[128] = "";
 	int pid_slot = -1;
 	int in, out, err;
@@ -445,7 +458,7 @@ spawn(const char *const *argv, const char *const *add_env, const char *out_path,
 		}
 		if (dup2(in, 0) == -1 || dup2(out, 1) == -1 || dup2(err, 2) == -1)
 			_exit(127);
-		execve(argv[0], (char *const *)argv, env);
+		execve(argv[0], exec_vec(argv), exec_vec(env));
 		_exit(127);
 	}
 out:
@@ -1032,7 +1045,7 @@ topic_matches(const char *topic, const char *suffix)
 
 long
 harness_sub_find(struct harness_sub *s, size_t from, const char *suffix,
-    bool (*match)(const struct harness_msg *, void *), void *arg)
+    bool (*match)(const struct harness_msg *, const void *), const void *arg)
 {
 	size_t n = harness_sub_count(s);
 
@@ -1054,7 +1067,8 @@ harness_sub_publish(struct harness_sub *s, const char *topic, const char *payloa
 
 long
 harness_sub_wait(struct harness_sub *s, size_t from, const char *suffix,
-    bool (*match)(const struct harness_msg *, void *), void *arg, double timeout)
+    bool (*match)(const struct harness_msg *, const void *), const void *arg,
+    double timeout)
 {
 	double end = harness_now() + timeout;
 	size_t scanned = from;
@@ -1074,7 +1088,7 @@ harness_sub_wait(struct harness_sub *s, size_t from, const char *suffix,
 
 size_t
 harness_sub_wait_n(struct harness_sub *s, size_t from, const char *suffix,
-    bool (*match)(const struct harness_msg *, void *), void *arg, size_t want,
+    bool (*match)(const struct harness_msg *, const void *), const void *arg, size_t want,
     double timeout)
 {
 	double end = harness_now() + timeout;
@@ -1200,7 +1214,7 @@ harness_sub_dump(struct harness_sub *s, size_t max)
 }
 
 bool
-harness_match_state(const struct harness_msg *m, void *state)
+harness_match_state(const struct harness_msg *m, const void *state)
 {
 	const char *st = harness_json_str(m->json, "state");
 
@@ -1208,7 +1222,7 @@ harness_match_state(const struct harness_msg *m, void *state)
 }
 
 bool
-harness_match_sensor(const struct harness_msg *m, void *sensor)
+harness_match_sensor(const struct harness_msg *m, const void *sensor)
 {
 	json_object *r = harness_json_get(m->json, "readings");
 
@@ -1224,13 +1238,13 @@ harness_match_sensor(const struct harness_msg *m, void *sensor)
 }
 
 bool
-harness_match_seq_above(const struct harness_msg *m, void *seq)
+harness_match_seq_above(const struct harness_msg *m, const void *seq)
 {
 	return m->seq > *(const int64_t *)seq;
 }
 
 bool
-harness_match_start_from(const struct harness_msg *m, void *ms)
+harness_match_start_from(const struct harness_msg *m, const void *ms)
 {
 	int64_t start;
 

@@ -215,13 +215,14 @@ int	 harness_sub_connects(struct harness_sub *);
  * NULL); -1 if none.
  */
 long	 harness_sub_find(struct harness_sub *, size_t from, const char *suffix,
-	     bool (*match)(const struct harness_msg *, void *), void *arg);
+	     bool (*match)(const struct harness_msg *, const void *), const void *arg);
 /* The same, waiting up to timeout for such a message. */
 long	 harness_sub_wait(struct harness_sub *, size_t from, const char *suffix,
-	     bool (*match)(const struct harness_msg *, void *), void *arg, double timeout);
+	     bool (*match)(const struct harness_msg *, const void *), const void *arg,
+	     double timeout);
 /* Wait until n messages at or after from match. Returns the count seen. */
 size_t	 harness_sub_wait_n(struct harness_sub *, size_t from, const char *suffix,
-	     bool (*match)(const struct harness_msg *, void *), void *arg, size_t n,
+	     bool (*match)(const struct harness_msg *, const void *), const void *arg, size_t n,
 	     double timeout);
 /* Largest seq among messages so far (0 if none). */
 int64_t	 harness_sub_max_seq(struct harness_sub *);
@@ -242,13 +243,13 @@ void	 harness_sub_dump(struct harness_sub *, size_t max);
 
 /* Ready-made matches for harness_sub_find/_wait/_wait_n. */
 /* arg: const char *state: a status payload with that "state". */
-bool	 harness_match_state(const struct harness_msg *, void *state);
+bool	 harness_match_state(const struct harness_msg *, const void *state);
 /* arg: const char *sensor: a telemetry payload with a reading of that sensor. */
-bool	 harness_match_sensor(const struct harness_msg *, void *sensor);
+bool	 harness_match_sensor(const struct harness_msg *, const void *sensor);
 /* arg: const int64_t *: a payload with a seq above it. */
-bool	 harness_match_seq_above(const struct harness_msg *, void *seq);
+bool	 harness_match_seq_above(const struct harness_msg *, const void *seq);
 /* arg: const int64_t *: a telemetry payload whose window starts at or after it. */
-bool	 harness_match_start_from(const struct harness_msg *, void *ms);
+bool	 harness_match_start_from(const struct harness_msg *, const void *ms);
 
 /* --- JSON helpers ---------------------------------------------------------- */
 

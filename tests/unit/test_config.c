@@ -255,7 +255,6 @@ full_config_gives_every_value(void **state)
 	assert_string_equal(s->driver, "sim");
 	assert_int_equal(s->kind, SENSOR_SIM);
 	assert_string_equal(s->sim.profile, "mushroom-house");
-	assert_null(s->sim.quantity);
 	assert_null(s->sim.script);
 	assert_int_equal(s->sim.nscript, 0);
 	assert_int_equal(s->sim.nfail, 0);
@@ -267,7 +266,7 @@ full_config_gives_every_value(void **state)
 	assert_string_equal(s->id, "c1-probe");
 	assert_int_equal(s->zone_idx, 1);
 	assert_null(s->sim.profile);
-	assert_string_equal(s->sim.quantity, "temperature");
+	assert_int_equal(s->sim.quantity, Q_TEMPERATURE);
 	assert_true(s->interval == 2.5);
 	assert_int_equal(s->sim.nscript, 3);
 	assert_true(s->sim.script[0].t == 0 && s->sim.script[0].v == 2.0);
@@ -283,14 +282,17 @@ full_config_gives_every_value(void **state)
 	assert_int_equal(c->nalarms, 4);
 	a = &c->alarms[0];
 	assert_string_equal(a->zone, "cold-1");
-	assert_string_equal(a->quantity, "temperature");
+	assert_true(a->has_quantity);
+	assert_int_equal(a->quantity, Q_TEMPERATURE);
+	assert_int_equal(a->type, ALARM_TYPE_THRESHOLD);
 	assert_true(a->has_high && a->has_low);
 	assert_true(a->high == 4.0 && a->low == 0.0);
 	assert_true(a->hysteresis == 0.5);
 	assert_int_equal(a->delay, 300);
 	assert_int_equal(a->line, 56);
 	a = &c->alarms[1];
-	assert_string_equal(a->quantity, "co2");
+	assert_true(a->has_quantity);
+	assert_int_equal(a->quantity, Q_CO2);
 	assert_true(a->has_high && !a->has_low);
 	assert_true(a->high == 1000.0);
 	assert_true(a->hysteresis == 0.0);			/* default */
@@ -307,7 +309,9 @@ full_config_gives_every_value(void **state)
 	a = &c->alarms[3];
 	assert_string_equal(a->from_profile, "shiitake-fruiting");
 	assert_string_equal(a->zone, "house-1");
-	assert_string_equal(a->quantity, "temperature");
+	assert_true(a->has_quantity);
+	assert_int_equal(a->quantity, Q_TEMPERATURE);
+	assert_int_equal(a->type, ALARM_TYPE_THRESHOLD);
 	assert_true(a->has_high && a->has_low);
 
 	assert_int_equal(config_zone_index(c, "cold-1"), 1);

@@ -345,7 +345,7 @@ drv_open(const struct sensor_driver *drv, const char *node, int address)
 
 	memset(&conf, 0, sizeof(conf));
 	memset(&sc, 0, sizeof(sc));
-	sc.dev.device = (char *)node;
+	sc.dev.device = node;
 	sc.dev.address = address;
 	assert_int_equal(drv->open(&conf, &sc, &state), 0);
 	return state;

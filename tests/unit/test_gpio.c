@@ -383,7 +383,7 @@ contact_open(const char *chip, int line, bool active_low, int debounce_ms, void 
 	sc.id = "door";
 	sc.driver = "gpio-contact";
 	sc.kind = SENSOR_GPIO;
-	sc.gpio.chip = (char *)chip;
+	sc.gpio.chip = chip;
 	sc.gpio.line = line;
 	sc.gpio.active_low = active_low;
 	sc.gpio.debounce_ms = debounce_ms;
@@ -834,16 +834,22 @@ output_open(const char *chip, int line, bool active_low, void **state)
 {
 	struct config conf;
 	struct output_cfg oc;
+	char *chip_copy = NULL;	/* an output_cfg owns its chip */
+	int rc;
 
+	if (chip != NULL)
+		assert_non_null(chip_copy = strdup(chip));
 	memset(&conf, 0, sizeof(conf));
 	memset(&oc, 0, sizeof(oc));
 	snprintf(oc.id, sizeof(oc.id), "buzzer");
 	oc.driver = (char *)"gpio-output";
-	oc.chip = (char *)chip;
+	oc.chip = chip_copy;
 	oc.gpio_line = line;
 	oc.active_low = active_low;
 	*state = NULL;
-	return gpio_output_driver.open(&conf, &oc, state);
+	rc = gpio_output_driver.open(&conf, &oc, state);
+	free(chip_copy);
+	return rc;
 }
 
 static void

@@ -223,8 +223,8 @@ open_at(const struct sensor_driver *drv, const char *node, int address)
 	memset(&conf, 0, sizeof(conf));
 	memset(&sc, 0, sizeof(sc));
 	sc.id = "s1";
-	sc.driver = (char *)drv->name;
-	sc.dev.device = (char *)node;
+	sc.driver = drv->name;
+	sc.dev.device = node;
 	sc.dev.address = address;
 	sc.interval = 10;
 	assert_int_equal(drv->open(&conf, &sc, &state), 0);

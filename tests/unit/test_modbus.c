@@ -75,7 +75,7 @@ cfg_on(struct sensor_cfg *sc, const struct modbus_slave *s, int unit,
 		sc->modbus.host = (char *)"127.0.0.1";
 		sc->modbus.port = modbus_slave_port(s);
 	} else
-		sc->modbus.device = (char *)modbus_slave_path(s);
+		sc->modbus.device = modbus_slave_path(s);
 	sc->modbus.unit = unit;
 	sc->modbus.timeout_ms = TIMEOUT_MS;
 	sc->modbus.regs = regs;

@@ -55,15 +55,18 @@ open_dev(const char *name, const char *root, const char *device, const struct se
 	struct config conf;
 	struct sensor_cfg sc;
 	void *state = NULL;
+	char *root_copy;	/* a config owns its sysfs_root */
 
 	assert_non_null(drv);
+	assert_non_null(root_copy = strdup(root));
 	memset(&conf, 0, sizeof(conf));
 	memset(&sc, 0, sizeof(sc));
-	conf.gateway.sysfs_root = (char *)root;
-	sc.dev.device = (char *)device;
+	conf.gateway.sysfs_root = root_copy;
+	sc.dev.device = device;
 	sc.id = "s1";
 	assert_int_equal(drv->open(&conf, &sc, &state), 0);
 	assert_non_null(state);
+	free(root_copy);
 	*drvp = drv;
 	return state;
 }
@@ -523,17 +526,19 @@ scan_of(const char *name, const char *root, int *count)
 {
 	const struct sensor_driver *drv = find_driver(name);
 	struct config conf;
-	char *buf = NULL;
+	char *buf = NULL, *root_copy;	/* a config owns its sysfs_root */
 	size_t len = 0;
 	FILE *f;
 
 	assert_non_null(drv);
 	assert_non_null(drv->scan);
+	assert_non_null(root_copy = strdup(root));
 	memset(&conf, 0, sizeof(conf));
-	conf.gateway.sysfs_root = (char *)root;
+	conf.gateway.sysfs_root = root_copy;
 	assert_non_null(f = open_memstream(&buf, &len));
 	*count = drv->scan(&conf, f);
 	assert_int_equal(fclose(f), 0);
+	free(root_copy);
 	assert_int_equal(snippet_lines(buf), *count);
 	return buf;
 }
