@@ -1161,6 +1161,7 @@ parse_registers(struct parser *p, const config_setting_t *g, const char *pre,
 			continue;
 		}
 		check_keys(p, e, rpre, register_keys);
+		v = NULL;	/* a BAD string leaves it unset */
 		if (get_string(p, e, rpre, "quantity", &v) == ABSENT)
 			perr(p, e, keyof(key, rpre, "quantity"), "missing");
 		else if (v != NULL && (r->quantity = quantity_from_name(v)) < 0)

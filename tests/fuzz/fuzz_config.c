@@ -213,11 +213,32 @@ good_name(const char *s)
 	    strchr(s, '\n') == NULL;
 }
 
+/* A sim sensor: a profile, or a script with its quantity; ordered times. */
+static void
+check_sim(const struct sensor_cfg *s)
+{
+	const struct sim_cfg *m = &s->sim;
+	size_t j;
+
+	if ((m->nscript == 0) != (m->script == NULL) ||
+	    (m->nfail == 0) != (m->fail == NULL))
+		die("sensor script/fail count", s->id);
+	for (j = 0; j < m->nscript; j++)
+		if (m->script[j].t < 0 ||
+		    (j > 0 && m->script[j].t <= m->script[j - 1].t))
+			die("script times", s->id);
+	for (j = 0; j < m->nfail; j++)
+		if (m->fail[j].from < 0 || m->fail[j].from >= m->fail[j].to)
+			die("fail window", s->id);
+	if (m->profile == NULL && ((unsigned)m->quantity >= Q_COUNT || m->nscript == 0))
+		die("sim sensor without profile or script", s->id);
+}
+
 /* What config.h promises of a config that loaded. */
 static void
 check_config(const struct config *c)
 {
-	size_t i, j;
+	size_t i;
 
 	if (c->path == NULL || strcmp(c->path, cfg_path) != 0)
 		die("config.path", NULL);
@@ -261,30 +282,22 @@ check_config(const struct config *c)
 			die("sensor driver", s->driver);
 		if (!(s->interval >= 0.01 && s->interval <= 86400))
 			die("sensor interval", s->id);
-		if ((s->nscript == 0) != (s->script == NULL) ||
-		    (s->nfail == 0) != (s->fail == NULL))
-			die("sensor script/fail count", s->id);
-		for (j = 0; j < s->nscript; j++)
-			if (s->script[j].t < 0 ||
-			    (j > 0 && s->script[j].t <= s->script[j - 1].t))
-				die("script times", s->id);
-		for (j = 0; j < s->nfail; j++)
-			if (s->fail[j].from < 0 ||
-			    s->fail[j].from >= s->fail[j].to)
-				die("fail window", s->id);
-		if (strcmp(s->driver, "sim") == 0 && s->profile == NULL &&
-		    (s->quantity == NULL || s->nscript == 0))
-			die("sim sensor without profile or script", s->id);
+		if (s->kind == SENSOR_SIM)
+			check_sim(s);
 	}
 	for (i = 0; i < c->nalarms; i++) {
 		const struct alarm_cfg *a = &c->alarms[i];
 
-		if (config_zone_index(c, a->zone) < 0)
+		if (a->zone[0] != '\0' && config_zone_index(c, a->zone) < 0)
 			die("alarm zone", a->zone);
-		if (a->quantity == NULL || quantity_from_name(a->quantity) < 0)
-			die("alarm quantity", a->quantity);
-		if (!a->has_high && !a->has_low)
-			die("alarm without limits", a->zone);
+		if (a->sensor[0] != '\0' && config_sensor_index(c, a->sensor) < 0)
+			die("alarm sensor", a->sensor);
+		if ((unsigned)a->type >= ALARM_TYPE_COUNT)
+			die("alarm type", a->zone);
+		if (a->has_quantity && (unsigned)a->quantity >= Q_COUNT)
+			die("alarm quantity", a->zone);
+		if (a->type == ALARM_TYPE_THRESHOLD && !a->has_high && !a->has_low)
+			die("threshold alarm without limits", a->zone);
 		if (a->has_high && a->has_low && !(a->low < a->high))
 			die("alarm low not below high", a->zone);
 		if (a->delay < 0 || a->delay > 86400 || !(a->hysteresis >= 0))
