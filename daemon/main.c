@@ -1794,12 +1794,17 @@ store_watch(struct daemon *d)
 {
 	struct store_health h;
 	int64_t now = now_ms(CLOCK_REALTIME);
+	bool was;
 
 	store_health(d->store, &h);
 	/* What the memory queue had to drop is a loss of undelivered telemetry. */
 	d->drops.undelivered += h.dropped;
 	alarm_store_error(d->alarms, h.err != 0, (double)h.queued, now);
-	if (h.err != 0 && d->store_err == 0) {
+	was = d->store_err != 0;
+	d->store_err = h.err;		/* status_payload() reads it */
+	if ((h.err != 0) == was)
+		return;
+	if (h.err != 0) {
 		log_warnx("store %s cannot be written (%s): keeping messages in memory "
 		    "until it can; free space on its disk or make it writable",
 		    d->conf->storage.path, strerror(-h.err));
@@ -1807,14 +1812,10 @@ store_watch(struct daemon *d)
 		jb_str(&d->jb, "error", strerror(-h.err));
 		jb_int(&d->jb, "queued", (int64_t)h.queued);
 		event_end(d);
-	} else if (h.err == 0 && d->store_err != 0)
+	} else
 		log_info("store %s takes writes again", d->conf->storage.path);
-	if ((h.err != 0) != (d->store_err != 0)) {
-		d->store_err = h.err;
-		if (mqtt_state(d->mqtt) == MQTT_CONNECTED)
-			status_online(d);
-	}
-	d->store_err = h.err;
+	if (mqtt_state(d->mqtt) == MQTT_CONNECTED)
+		status_online(d);
 }
 
 /* Wall clock minus monotonic clock: changes only when the wall clock is stepped. */
