@@ -318,6 +318,7 @@ struct store {
 	struct pending_msg *mq;		/* messages waiting for the store */
 	size_t		 nmq, mqcap, mq_bytes;
 	int64_t		 mq_dropped;	/* telemetry dropped from mq, not yet reported */
+	bool		 mq_full_said;	/* the log said mq drops, this failing spell */
 
 	int		 failing;	/* commits failed in a row */
 	int		 last_err;	/* the last failed commit's errno, 0 once one works */
@@ -492,6 +493,7 @@ store_commit_ok(struct store *s)
 	}
 	s->failing = 0;
 	s->last_err = 0;
+	s->mq_full_said = false;
 	s->lost_readings = 0;
 	s->nrbuf = 0;
 	mq_free(s);
@@ -679,10 +681,12 @@ mq_drop_one(struct store *s)
 		for (size_t i = 0; i < s->nmq; i++) {
 			if (s->mq[i].kind != order[k])
 				continue;
-			if (s->mq_dropped++ == 0)
+			s->mq_dropped++;
+			if (!s->mq_full_said)
 				log_warnx("store %s: %zu messages (%zu KiB) wait in memory, the "
 				    "most kept; dropping the oldest (seq %" PRId64 ")",
 				    s->path, s->nmq, s->mq_bytes >> 10, s->mq[i].seq);
+			s->mq_full_said = true;
 			s->mq_bytes -= s->mq[i].len;
 			free(s->mq[i].buf);
 			memmove(s->mq + i, s->mq + i + 1, (s->nmq - i - 1) * sizeof(*s->mq));
