@@ -73,22 +73,15 @@ agg_next(struct agg *a, int64_t now_ms)
 	a->start_ms = agg_window_start(now_ms, a->interval_ms);
 }
 
-int
-agg_remap(struct agg *a, size_t nsensors, const int *map, int interval_s, int64_t now_ms)
+void
+agg_carry(struct agg *to, const struct agg *from, const int *map)
 {
-	struct agg n;
-
-	if (agg_init(&n, nsensors, interval_s, now_ms) < 0)
-		return -ENOMEM;
 	/* A changed interval starts a fresh window; the same one keeps counting. */
-	if (n.interval_ms == a->interval_ms) {
-		n.start_ms = a->start_ms;
-		for (size_t i = 0; i < nsensors; i++)
-			if (map[i] >= 0 && (size_t)map[i] < a->nsensors)
-				memcpy(&n.cells[i * Q_COUNT], &a->cells[(size_t)map[i] * Q_COUNT],
-				    Q_COUNT * sizeof(*n.cells));
-	}
-	agg_free(a);
-	*a = n;
-	return 0;
+	if (to->interval_ms != from->interval_ms)
+		return;
+	to->start_ms = from->start_ms;
+	for (size_t i = 0; i < to->nsensors; i++)
+		if (map[i] >= 0 && (size_t)map[i] < from->nsensors)
+			memcpy(&to->cells[i * Q_COUNT], &from->cells[(size_t)map[i] * Q_COUNT],
+			    Q_COUNT * sizeof(*to->cells));
 }

@@ -42,10 +42,11 @@ double	 agg_mean(const struct agg_cell *);
 void	 agg_next(struct agg *, int64_t now_ms);
 
 /*
- * Carry the running window over to a new sensor set (after a reload):
- * new sensor i takes the cells of old sensor map[i], or starts empty when
- * map[i] < 0.  0 or -ENOMEM (the old state is kept then).
+ * Carry the running window over to a new sensor set (after a reload): new
+ * sensor i of to (fresh from agg_init) takes the cells of sensor map[i] of
+ * from, or stays empty when map[i] < 0.  With another interval nothing is
+ * carried: to's own window starts afresh.  Cannot fail.
  */
-int	 agg_remap(struct agg *, size_t nsensors, const int *map, int interval_s, int64_t now_ms);
+void	 agg_carry(struct agg *to, const struct agg *from, const int *map);
 
 #endif

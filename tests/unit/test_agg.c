@@ -68,9 +68,9 @@ next_window_empties_cells(void **state)
 }
 
 static void
-remap_carries_cells_by_sensor(void **state)
+carry_takes_cells_by_sensor(void **state)
 {
-	struct agg a;
+	struct agg a, b, c;
 	int map[3] = { 1, -1, 0 };	/* new 0 = old 1, new 1 is new, new 2 = old 0 */
 
 	(void)state;
@@ -78,16 +78,20 @@ remap_carries_cells_by_sensor(void **state)
 	agg_add(&a, 0, Q_TEMPERATURE, 1.0, true);
 	agg_add(&a, 1, Q_TEMPERATURE, 5.0, true);
 	agg_add(&a, 1, Q_TEMPERATURE, 6.0, true);
-	assert_int_equal(agg_remap(&a, 3, map, 60, 150000), 0);
-	assert_int_equal(a.start_ms, 120000);
-	assert_int_equal(agg_cell(&a, 0, Q_TEMPERATURE)->n, 2);
-	assert_int_equal(agg_cell(&a, 1, Q_TEMPERATURE)->n, 0);
-	assert_true(agg_cell(&a, 2, Q_TEMPERATURE)->last == 1.0);
+	assert_int_equal(agg_init(&b, 3, 60, 150000), 0);
+	agg_carry(&b, &a, map);
+	assert_int_equal(b.start_ms, 120000);
+	assert_int_equal(agg_cell(&b, 0, Q_TEMPERATURE)->n, 2);
+	assert_int_equal(agg_cell(&b, 1, Q_TEMPERATURE)->n, 0);
+	assert_true(agg_cell(&b, 2, Q_TEMPERATURE)->last == 1.0);
 	/* A new interval starts a new window from scratch. */
-	assert_int_equal(agg_remap(&a, 3, map, 30, 150000), 0);
-	assert_int_equal(a.start_ms, 150000);
-	assert_int_equal(agg_cell(&a, 0, Q_TEMPERATURE)->n, 0);
+	assert_int_equal(agg_init(&c, 3, 30, 150000), 0);
+	agg_carry(&c, &a, map);
+	assert_int_equal(c.start_ms, 150000);
+	assert_int_equal(agg_cell(&c, 0, Q_TEMPERATURE)->n, 0);
 	agg_free(&a);
+	agg_free(&b);
+	agg_free(&c);
 }
 
 int
@@ -97,7 +101,7 @@ main(void)
 		cmocka_unit_test(windows_align_to_interval_multiples),
 		cmocka_unit_test(cells_keep_n_min_max_mean_last),
 		cmocka_unit_test(next_window_empties_cells),
-		cmocka_unit_test(remap_carries_cells_by_sensor),
+		cmocka_unit_test(carry_takes_cells_by_sensor),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
