@@ -1,3 +1,8 @@
+/*
+ * The telemetry window's arithmetic (see agg.h).  Owns the cells of one
+ * window; must not touch the clock, the store or the outbox: the caller
+ * passes time in and publishes what comes out (uplink.c).
+ */
 #include "agg.h"
 
 #include <errno.h>

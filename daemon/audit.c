@@ -1,3 +1,8 @@
+/*
+ * Hashing and checking the audit trail's chain (see audit.h).  Owns the
+ * row hash and the check; must not read or write the store: the store keeps
+ * the rows, records.c and coldgatectl decide what goes in them.
+ */
 #include "audit.h"
 
 #include <errno.h>

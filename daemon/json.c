@@ -1,3 +1,7 @@
+/*
+ * The JSON writer (see json.h).  Owns escaping and number formatting;
+ * must not know any payload's keys: what a message holds is the caller's.
+ */
 #include "json.h"
 
 #include <math.h>

@@ -1,3 +1,7 @@
+/*
+ * Logging (see log.h).  Owns the priority prefixes and the verbosity;
+ * must not decide what is worth saying: its callers do.
+ */
 #include "log.h"
 
 #include <errno.h>

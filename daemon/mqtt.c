@@ -1,3 +1,9 @@
+/*
+ * The MQTT link over libmosquitto, driven by the daemon's loop (see
+ * mqtt.h).  Owns the libmosquitto instance, connection attempts and their
+ * warnings; must not queue or retry messages itself: the outbox
+ * (store.c) and the pump (uplink.c) decide what is sent and when.
+ */
 #include "mqtt.h"
 
 #include <errno.h>

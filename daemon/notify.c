@@ -1,3 +1,7 @@
+/*
+ * sd_notify's protocol, spoken directly (see notify.h).  Owns the
+ * datagram to $NOTIFY_SOCKET; must not decide when the daemon is ready.
+ */
 #include "notify.h"
 
 #include <errno.h>

@@ -1,3 +1,8 @@
+/*
+ * The configured rules turned into the alarm engine's (see rules.h).
+ * Owns the mapping from zones, profiles and sensors to engine rules; must
+ * not evaluate anything: the engine (alarm.c) does.
+ */
 #include "rules.h"
 
 #include <errno.h>

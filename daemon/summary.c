@@ -1,3 +1,8 @@
+/*
+ * The daily record's arithmetic: per-zone min/max/mean, mean kinetic
+ * temperature and time out of range (see summary.h).  Pure; must not
+ * touch the store or the outbox: records.c replays and publishes.
+ */
 #include "summary.h"
 
 #include <errno.h>

@@ -1,3 +1,8 @@
+/*
+ * Worker threads for blocking sensor reads (see worker.h).  Owns the
+ * threads and their pipes; must not touch anything but the job's driver
+ * state while a job runs: the main thread owns everything else.
+ */
 #include "worker.h"
 
 #include <errno.h>
