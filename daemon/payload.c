@@ -333,7 +333,7 @@ json_read(const void *text, size_t len, size_t max, json_object **out, char *why
 
 	*out = NULL;
 	if (len > max)
-		return refuse(why, whylen, "%zu bytes; at most %zu", len, max);
+		return refuse(why, whylen, "too long: %zu bytes; at most %zu", len, max);
 	if (memchr(text, '\0', len) != NULL)
 		return refuse(why, whylen, "NUL byte in it");
 	if ((tok = json_tokener_new_ex(JSON_DEPTH)) == NULL)
@@ -348,10 +348,11 @@ json_read(const void *text, size_t len, size_t max, json_object **out, char *why
 		jerr = json_tokener_error_parse_unexpected;
 	}
 	json_tokener_free(tok);
+	if (o == NULL && jerr == json_tokener_error_parse_utf8_string)
+		return refuse(why, whylen, "not UTF-8");
 	if (o == NULL)
 		return refuse(why, whylen, "not JSON: %s", jerr == json_tokener_continue ?
-		    "unexpected end" : jerr == json_tokener_error_parse_utf8_string ?
-		    "not UTF-8" : json_tokener_error_desc(jerr));
+		    "unexpected end" : json_tokener_error_desc(jerr));
 	if (!json_object_is_type(o, json_type_object)) {
 		json_object_put(o);
 		return refuse(why, whylen, "not a JSON object");
