@@ -114,6 +114,14 @@ static const char *const audit_names[] = {
 	[PAYLOAD_AUDIT_OTHER] = "other",
 };
 
+/* Every payload is one object, and the buffer holds nothing else. */
+static void
+object_begin(struct jbuf *b)
+{
+	jb_reset(b);
+	jb_begin(b, '{');
+}
+
 static void
 jb_bool(struct jbuf *b, const char *key, bool v)
 {
@@ -126,8 +134,7 @@ jb_bool(struct jbuf *b, const char *key, bool v)
 void
 payload_status(struct jbuf *b, const struct payload_status *s)
 {
-	jb_reset(b);
-	jb_begin(b, '{');
+	object_begin(b);
 	jb_str(b, K_STATE, s->online ? "online" : "offline");
 	jb_str(b, K_VERSION, s->version);
 	jb_int(b, K_TS, s->ts);
@@ -159,8 +166,7 @@ static void
 message_begin(struct jbuf *b, const char *gw, int64_t seq)
 {
 	assert(seq >= 1);
-	jb_reset(b);
-	jb_begin(b, '{');
+	object_begin(b);
 	jb_str(b, K_GW, gw);
 	jb_int(b, K_SEQ, seq);
 }
@@ -366,8 +372,7 @@ json_read(const void *text, size_t len, size_t max, json_object **out, char *why
 void
 payload_ack(struct jbuf *b, const char *alarm, const char *by)
 {
-	jb_reset(b);
-	jb_begin(b, '{');
+	object_begin(b);
 	jb_str(b, K_ALARM, alarm);
 	jb_str(b, K_BY, by);
 	jb_end(b, '}');
@@ -445,8 +450,7 @@ payload_ack_parse(const void *text, size_t len, struct payload_ack *out, char *w
 void
 payload_cmd_result(struct jbuf *b, const struct payload_cmd_result *r)
 {
-	jb_reset(b);
-	jb_begin(b, '{');
+	object_begin(b);
 	jb_str(b, K_GW, r->gw);
 	jb_str(b, K_CMD, r->cmd);
 	if (r->alarm != NULL)
@@ -502,8 +506,7 @@ payload_audit_kind_of(const char *name)
 void
 payload_audit_config(struct jbuf *b, const struct payload_audit_config *c)
 {
-	jb_reset(b);
-	jb_begin(b, '{');
+	object_begin(b);
 	jb_str(b, K_VERSION, c->version);
 	jb_str(b, K_CONFIG, c->config);
 	if (c->sha256 != NULL)
@@ -514,16 +517,14 @@ payload_audit_config(struct jbuf *b, const struct payload_audit_config *c)
 void
 payload_audit_stop(struct jbuf *b)
 {
-	jb_reset(b);
-	jb_begin(b, '{');
+	object_begin(b);
 	jb_end(b, '}');
 }
 
 void
 payload_audit_clock_sync(struct jbuf *b, int64_t step_ms)
 {
-	jb_reset(b);
-	jb_begin(b, '{');
+	object_begin(b);
 	jb_int(b, K_STEP_MS, step_ms);
 	jb_end(b, '}');
 }
@@ -531,8 +532,7 @@ payload_audit_clock_sync(struct jbuf *b, int64_t step_ms)
 void
 payload_audit_dropped(struct jbuf *b, const struct payload_audit_dropped *d)
 {
-	jb_reset(b);
-	jb_begin(b, '{');
+	object_begin(b);
 	jb_int(b, K_READINGS, d->readings);
 	jb_int(b, K_DELIVERED, d->delivered);
 	jb_int(b, K_UNDELIVERED, d->undelivered);
@@ -542,8 +542,7 @@ payload_audit_dropped(struct jbuf *b, const struct payload_audit_dropped *d)
 void
 payload_audit_alarm(struct jbuf *b, const struct payload_audit_alarm *a)
 {
-	jb_reset(b);
-	jb_begin(b, '{');
+	object_begin(b);
 	jb_str(b, K_ID, a->id);
 	jb_str(b, K_STATE, alarm_state_name(a->state));
 	jb_num(b, K_VALUE, a->value);
@@ -556,8 +555,7 @@ payload_audit_alarm(struct jbuf *b, const struct payload_audit_alarm *a)
 void
 payload_audit_ack(struct jbuf *b, const struct payload_audit_ack *a)
 {
-	jb_reset(b);
-	jb_begin(b, '{');
+	object_begin(b);
 	jb_str(b, K_ID, a->id);
 	jb_str(b, K_BY, a->by);
 	jb_str(b, K_VIA, a->via);
@@ -568,8 +566,7 @@ void
 payload_audit_summary(struct jbuf *b, const struct payload_summary *s,
     const struct payload_summary_item *it)
 {
-	jb_reset(b);
-	jb_begin(b, '{');
+	object_begin(b);
 	summary_open(b, s);
 	payload_summary_item(b, it);
 	payload_summary_end(b);
