@@ -23,14 +23,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <json-c/json.h>
-
 #include "alarm.h"
 #include "audit.h"
 #include "cmd.h"
 #include "config.h"
 #include "json.h"
 #include "log.h"
+#include "payload.h"
 #include "quantity.h"
 #include "sensor.h"
 #include "statedir.h"
@@ -826,10 +825,7 @@ cmd_ack(const struct config *c, int argc, char **argv)
 		fprintf(stderr, "coldgatectl: ack: which alarm? (see coldgatectl alarms)\n");
 		return EXIT_USAGE;
 	}
-	jb_begin(&jb, '{');
-	jb_str(&jb, "alarm", id);
-	jb_str(&jb, "by", ack_name(by));
-	jb_end(&jb, '}');
+	payload_ack(&jb, id, ack_name(by));
 	len = snprintf(msg, sizeof(msg), "ack\n%s", jb_text(&jb) ? jb_text(&jb) : "");
 	jb_free(&jb);
 	if (len >= (int)sizeof(msg)) {
@@ -856,7 +852,7 @@ cmd_ack(const struct config *c, int argc, char **argv)
 		return EXIT_STORE;
 	}
 	reply[n] = '\0';
-	if (cmd_reply_parse(reply, (size_t)n, &ok, err, sizeof(err)) < 0) {
+	if (payload_cmd_result_parse(reply, (size_t)n, &ok, err, sizeof(err)) < 0) {
 		fprintf(stderr, "coldgatectl: ack: unexpected answer: %s\n", reply);
 		return EXIT_STORE;
 	}
@@ -1058,11 +1054,14 @@ export_alarm_cb(const struct store_alarm *sa, void *arg)
 static unsigned
 export_row_what(const char *kind)
 {
-	if (strcmp(kind, "alarm") == 0)
+	switch (payload_audit_kind_of(kind)) {
+	case PAYLOAD_AUDIT_ALARM:
 		return EXPORT_ALARMS;
-	if (strcmp(kind, "ack") == 0)
+	case PAYLOAD_AUDIT_ACK:
 		return EXPORT_ACKS;
-	return EXPORT_AUDIT;
+	default:
+		return EXPORT_AUDIT;
+	}
 }
 
 static int
@@ -1107,29 +1106,6 @@ export_alarm_find(const struct export *e, const char *id)
 	return NULL;
 }
 
-static const char *
-json_member_str(json_object *o, const char *key)
-{
-	json_object *v;
-
-	if (o == NULL || !json_object_object_get_ex(o, key, &v) ||
-	    !json_object_is_type(v, json_type_string))
-		return NULL;
-	return json_object_get_string(v);
-}
-
-static bool
-json_member_num(json_object *o, const char *key, double *out)
-{
-	json_object *v;
-
-	if (o == NULL || !json_object_object_get_ex(o, key, &v) ||
-	    (!json_object_is_type(v, json_type_double) && !json_object_is_type(v, json_type_int)))
-		return false;
-	*out = json_object_get_double(v);
-	return true;
-}
-
 /* An audit row as a CSV row; rows of alarms in other zones are left out. */
 static void
 export_audit_row(struct export *e, const struct export_row *r)
@@ -1137,10 +1113,9 @@ export_audit_row(struct export *e, const struct export_row *r)
 	const char *f[COL_COUNT] = { 0 };
 	const struct config *c = e->c;
 	const struct export_alarm *a = NULL;
-	json_object *o = NULL;
-	char when[40], ts[24], value[40], limit[40];
+	struct payload_audit p;
+	char when[40], ts[24], value[40], limit[40], why[96];
 	unsigned what = export_row_what(r->kind);
-	double v;
 
 	iso_time(r->ts, when, sizeof(when));
 	snprintf(ts, sizeof(ts), "%" PRId64, r->ts);
@@ -1154,16 +1129,19 @@ export_audit_row(struct export *e, const struct export_row *r)
 		csv_row(e, f);
 		return;
 	}
-	o = json_tokener_parse(r->detail);
 	f[COL_RECORD] = what == EXPORT_ALARMS ? "alarm" : "ack";
-	f[COL_ALARM] = json_member_str(o, "id");
-	f[COL_BY] = json_member_str(o, "by");
-	if (what == EXPORT_ALARMS) {
-		f[COL_STATE] = json_member_str(o, "state");
-		if (json_member_num(o, "value", &v))
-			f[COL_VALUE] = num3(v, value, sizeof(value));
-		if (json_member_num(o, "limit", &v))
-			f[COL_LIMIT] = num3(v, limit, sizeof(limit));
+	if (payload_audit_parse(r->kind, r->detail, &p, why, sizeof(why)) < 0) {
+		/* Still exported, as recorded: the detail column says what it was. */
+		fprintf(stderr, "coldgatectl: export: the %s row of %s: %s\n", r->kind, when, why);
+	} else if (what == EXPORT_ALARMS) {
+		f[COL_ALARM] = p.alarm.id;
+		f[COL_BY] = p.alarm.by;
+		f[COL_STATE] = alarm_state_name(p.alarm.state);
+		f[COL_VALUE] = num3(p.alarm.value, value, sizeof(value));
+		f[COL_LIMIT] = num3(p.alarm.limit, limit, sizeof(limit));
+	} else {
+		f[COL_ALARM] = p.ack.id;
+		f[COL_BY] = p.ack.by;
 	}
 	if (f[COL_ALARM] != NULL)
 		a = export_alarm_find(e, f[COL_ALARM]);
@@ -1176,10 +1154,8 @@ export_audit_row(struct export *e, const struct export_row *r)
 	}
 	/* With --zone: that zone's alarms and the gateway's own (they bear on every zone). */
 	if (e->zone != NULL && (f[COL_ZONE] == NULL ||
-	    (strcmp(f[COL_ZONE], e->zone) != 0 && strcmp(f[COL_ZONE], "gateway") != 0))) {
-		json_object_put(o);
+	    (strcmp(f[COL_ZONE], e->zone) != 0 && strcmp(f[COL_ZONE], "gateway") != 0)))
 		return;
-	}
 	/*
 	 * The sensor, by its index at the time: only when the id still starts
 	 * with that sensor's id, as every sensor alarm's id does.  A high or
@@ -1205,7 +1181,6 @@ export_audit_row(struct export *e, const struct export_row *r)
 		}
 	}
 	csv_row(e, f);
-	json_object_put(o);
 }
 
 /*

@@ -54,7 +54,10 @@ refused_commands_say_why(void **state)
 		{ "ack", "{\"alarm\":\"\"}", "\"alarm\" is not an alarm id" },
 		{ "ack", "{\"alarm\":\"x\",\"force\":true}", "unknown field \"force\"" },
 		{ "ack", "{\"alarm\":\"x\",\"by\":\"a\\u0007b\"}", "\"by\" is not printable UTF-8" },
-		{ "ack", "{\"alarm\":\"x\",\"by\":\"\xff\xfe\"}", "\"by\" is not printable UTF-8" },
+		/* Bytes that are not UTF-8 anywhere in it, before any field is looked at. */
+		{ "ack", "{\"alarm\":\"x\",\"by\":\"\xff\xfe\"}", "not UTF-8" },
+		/* An overlong '/' that json-c lets through: the name check still refuses it. */
+		{ "ack", "{\"alarm\":\"x\",\"by\":\"\xc0\xaf\"}", "\"by\" is not printable UTF-8" },
 		{ "ack", "{\"alarm\":\"x\",\"by\":\"0123456789012345678901234567890123456789"
 		    "012345678901234567890123456789\"}", "\"by\" is longer than 64 bytes" },
 		{ "ack", "{\"alarm\":{\"alarm\":{\"alarm\":{\"alarm\":{\"alarm\":{\"alarm\":"
