@@ -15,6 +15,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "mqtt.h"
+#include "payload.h"
 #include "rules.h"
 
 static void
@@ -100,47 +101,20 @@ publish(struct daemon *d, const char *id, int zone, int sensor, enum alarm_kind 
     enum alarm_severity severity, enum alarm_state state, double value, double limit,
     int64_t since, int64_t t, const char *by, bool retired)
 {
-	struct jbuf *b = &d->jb;
 	struct jbuf a = { 0 };
 	char topic[TOPIC_MAX + ALARM_ID_MAX];
-	const char *sid = sensor_id(d, sensor);
 
 	snprintf(topic, sizeof(topic), "%s%s", d->t.alarm, id);
-	jb_reset(b);
-	jb_begin(b, '{');
-	jb_str(b, "gw", d->conf->gateway.id);
-	jb_int(b, "seq", store_next_seq(d->store));
-	jb_str(b, "id", id);
-	jb_str(b, "zone", zone_id(d, zone));
-	jb_key(b, "sensor");
-	if (sid != NULL)
-		jb_vstr(b, sid);
-	else
-		jb_vstr(b, "gateway");
-	jb_str(b, "rule", alarm_kind_name(kind));
-	jb_str(b, "severity", alarm_severity_name(severity));
-	jb_str(b, "state", alarm_state_name(state));
-	jb_num(b, "value", value);
-	jb_num(b, "limit", limit);
-	jb_int(b, "since", since);
-	jb_int(b, "ts", t);
-	if (by != NULL && *by != '\0')
-		jb_str(b, "by", by);
-	if (retired) {
-		jb_key(b, "retired");
-		jb_vbool(b, true);
-	}
-	jb_end(b, '}');
+	payload_alarm(&d->jb, &(struct payload_alarm){ .gw = d->conf->gateway.id,
+	    .seq = store_next_seq(d->store), .id = id, .zone = zone_id(d, zone),
+	    .sensor = sensor_id(d, sensor), .rule = kind, .severity = severity, .state = state,
+	    .value = value, .limit = limit, .since = since, .ts = t, .by = by,
+	    .retired = retired });
 	uplink_queue(d, MSG_ALARM, topic, true);
 
-	jb_begin(&a, '{');
-	jb_str(&a, "id", id);
-	jb_str(&a, "state", alarm_state_name(state));
-	jb_num(&a, "value", value);
-	jb_num(&a, "limit", limit);
-	if (by != NULL && *by != '\0')
-		jb_str(&a, "by", by);
-	records_audit(d, "alarm", &a);
+	payload_audit_alarm(&a, &(struct payload_audit_alarm){ .id = id, .state = state,
+	    .value = value, .limit = limit, .by = by });
+	records_audit(d, PAYLOAD_AUDIT_ALARM, &a);
 }
 
 static void

@@ -17,6 +17,7 @@
 #include "config.h"
 #include "daemon.h"
 #include "log.h"
+#include "payload.h"
 
 /* Carry out a command (from MQTT or the control socket); the reply goes into b. */
 void
@@ -25,46 +26,28 @@ control_command(struct daemon *d, const char *name, const void *payload, size_t 
 {
 	struct cmd c;
 	char why[160];
+	bool parsed, ok = false;
 	int rc;
 
-	jb_reset(b);
-	jb_begin(b, '{');
-	jb_str(b, "gw", d->conf->gateway.id);
-	jb_str(b, "cmd", name);
-	if (cmd_parse(name, payload, len, &c, why, sizeof(why)) < 0) {
+	if (!(parsed = cmd_parse(name, payload, len, &c, why, sizeof(why)) == 0)) {
 		log_warnx("command %s via %s refused: %s", name, via, why);
-		goto fail;
-	}
-	jb_str(b, "alarm", c.alarm);
-	rc = alarm_ack(d->alarms, c.alarm, c.by, now_ms(CLOCK_REALTIME));
-	if (rc < 0) {
+	} else if ((rc = alarm_ack(d->alarms, c.alarm, c.by, now_ms(CLOCK_REALTIME))) < 0) {
 		snprintf(why, sizeof(why), "%s", rc == -ENOENT ? "no such alarm" :
 		    rc == -EALREADY ? "already acknowledged" :
 		    rc == -ESRCH ? "the alarm has cleared; nothing to acknowledge" : strerror(-rc));
 		log_warnx("ack of %s via %s refused: %s", c.alarm, via, why);
-		goto fail;
-	}
-	{
+	} else {
 		struct jbuf a = { 0 };
 
-		jb_begin(&a, '{');
-		jb_str(&a, "id", c.alarm);
-		jb_str(&a, "by", c.by);
-		jb_str(&a, "via", via);
-		records_audit(d, "ack", &a);
+		payload_audit_ack(&a, &(struct payload_audit_ack){ c.alarm, c.by, via });
+		records_audit(d, PAYLOAD_AUDIT_ACK, &a);
+		log_info("alarm %s acknowledged by \"%s\" via %s", c.alarm, c.by, via);
+		alarmio_flush(d);
+		ok = true;
 	}
-	log_info("alarm %s acknowledged by \"%s\" via %s", c.alarm, c.by, via);
-	alarmio_flush(d);
-	jb_key(b, "ok");
-	jb_vbool(b, true);
-	goto out;
-fail:
-	jb_key(b, "ok");
-	jb_vbool(b, false);
-	jb_str(b, "error", why);
-out:
-	jb_int(b, "ts", now_ms(CLOCK_REALTIME));
-	jb_end(b, '}');
+	payload_cmd_result(b, &(struct payload_cmd_result){ .gw = d->conf->gateway.id,
+	    .cmd = name, .alarm = parsed ? c.alarm : NULL, .ok = ok, .error = ok ? NULL : why,
+	    .ts = now_ms(CLOCK_REALTIME) });
 }
 
 /*

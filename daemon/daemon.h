@@ -31,6 +31,7 @@
 #include "agg.h"
 #include "alarm.h"
 #include "json.h"
+#include "payload.h"
 #include "readings.h"
 #include "store.h"
 
@@ -173,10 +174,13 @@ void	 uplink_pump(struct daemon *);
 void	 uplink_goodbye(struct daemon *, void (*loop_once)(struct daemon *, int));
 void	 uplink_status_online(struct daemon *);
 void	 uplink_queue(struct daemon *, enum msg_kind, const char *topic, bool retain);
-/* An event built in d->jb: begin, add members with jb_*, end queues it. */
-void	 uplink_event_begin_at(struct daemon *, const char *type, int64_t ts);
-void	 uplink_event_begin(struct daemon *, const char *type);
-void	 uplink_event_end(struct daemon *);
+/*
+ * Event e, its gw and seq filled in and its ts too when 0 (now), built in
+ * d->jb and queued; a summary is left open for its quantities (payload.h),
+ * then closed by the caller and queued with uplink_event_queue().
+ */
+void	 uplink_event(struct daemon *, struct payload_event *);
+void	 uplink_event_queue(struct daemon *);
 /* Close every window that has ended by wall time now, publish it, start the next. */
 void	 uplink_window_roll(struct daemon *, int64_t now);
 /* Publish the running window as it is (it ends early). */
@@ -219,10 +223,10 @@ void	 control_command(struct daemon *, const char *name, const void *payload, si
 	    const char *via, struct jbuf *b);
 
 /* records.c */
-/* An audit-trail row; b holds its members (begun with '{', not ended); b is freed. */
-void	 records_audit(struct daemon *, const char *kind, struct jbuf *b);
-/* The configuration in force, by its file's hash. */
-void	 records_audit_config(struct daemon *, const char *kind);
+/* An audit-trail row; b holds its detail, built by payload.c; b is freed. */
+void	 records_audit(struct daemon *, enum payload_audit_kind, struct jbuf *b);
+/* The configuration in force, by its file's hash: start or reload. */
+void	 records_audit_config(struct daemon *, enum payload_audit_kind);
 int	 records_summary_new(const struct config *, int64_t now, struct summary **);
 /* The running period's readings so far, read back from the store into d->sum. */
 void	 records_summary_replay(struct daemon *);

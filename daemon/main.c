@@ -30,6 +30,7 @@
 #include "log.h"
 #include "mqtt.h"
 #include "notify.h"
+#include "payload.h"
 #include "statedir.h"
 #include "summary.h"
 
@@ -261,7 +262,7 @@ reload(struct daemon *d)
 		config_free(n);
 		return;
 	}
-	records_audit_config(d, "reload");
+	records_audit_config(d, PAYLOAD_AUDIT_RELOAD);
 	/* Zone names or the site may have changed: say so (no-op while disconnected). */
 	uplink_status_online(d);
 	log_info("reloaded: %zu zones, %zu sensors", n->nzones, n->nsensors);
@@ -473,7 +474,7 @@ run(struct config *conf)
 	log_info("coldgated %s running: gateway %s, %zu zones, %zu sensors, store %s",
 	    COLDGATE_VERSION, d.conf->gateway.id, d.conf->nzones, d.conf->nsensors,
 	    d.conf->storage.path);
-	records_audit_config(&d, "start");
+	records_audit_config(&d, PAYLOAD_AUDIT_START);
 	/*
 	 * Parsing the configuration and opening the store leave freed holes
 	 * in the heap; hand their pages back so they do not count against
@@ -498,8 +499,8 @@ run(struct config *conf)
 	{
 		struct jbuf b = { 0 };
 
-		jb_begin(&b, '{');
-		records_audit(&d, "stop", &b);
+		payload_audit_stop(&b);
+		records_audit(&d, PAYLOAD_AUDIT_STOP, &b);
 	}
 	uplink_goodbye(&d, loop_once);
 	goto out;

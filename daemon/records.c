@@ -15,6 +15,7 @@
 #include "config.h"
 #include "daemon.h"
 #include "log.h"
+#include "payload.h"
 #include "summary.h"
 
 /*
@@ -23,34 +24,31 @@
  * learns what "house-1" is called from the one message it reads first.
  */
 /*
- * A row in the audit trail.  detail is a JSON object's members without the
- * braces, built by the caller in b (a buffer of its own: d->jb may hold a
- * message being built).  Failing to write it is logged, never fatal.
+ * A row in the audit trail, its detail built by payload.c in b (a buffer
+ * of its own: d->jb may hold a message being built); b is freed.  Failing
+ * to write it is logged, never fatal.
  */
 void
-records_audit(struct daemon *d, const char *kind, struct jbuf *b)
+records_audit(struct daemon *d, enum payload_audit_kind kind, struct jbuf *b)
 {
-	const char *text;
+	const char *text, *name = payload_audit_kind_name(kind);
 
-	jb_end(b, '}');
 	if ((text = jb_text(b)) == NULL ||
-	    store_audit_append(d->store, now_ms(CLOCK_REALTIME), kind, text) < 0)
-		log_warnx("could not write a \"%s\" row to the audit trail", kind);
+	    store_audit_append(d->store, now_ms(CLOCK_REALTIME), name, text) < 0)
+		log_warnx("could not write a \"%s\" row to the audit trail", name);
 	jb_free(b);
 }
 
 /* The configuration in force, by the hash of its file, for the audit trail. */
 void
-records_audit_config(struct daemon *d, const char *kind)
+records_audit_config(struct daemon *d, enum payload_audit_kind kind)
 {
 	struct jbuf b = { 0 };
 	char hex[2 * AUDIT_HASH_LEN + 1];
 
-	jb_begin(&b, '{');
-	jb_str(&b, "version", COLDGATE_VERSION);
-	jb_str(&b, "config", d->conf->path);
-	if (audit_file_sha256(d->conf->path, hex) == 0)
-		jb_str(&b, "sha256", hex);
+	payload_audit_config(&b, &(struct payload_audit_config){ .version = COLDGATE_VERSION,
+	    .config = d->conf->path,
+	    .sha256 = audit_file_sha256(d->conf->path, hex) == 0 ? hex : NULL });
 	records_audit(d, kind, &b);
 }
 
@@ -81,35 +79,13 @@ period_bounds(const struct config *c, int64_t t, int64_t *start, int64_t *end)
 	*end = *start + period;
 }
 
-/* One zone's summary as JSON members (the quantities array) into b. */
-static void
-day_json_open(struct daemon *d, struct jbuf *b, const struct summary_result *r)
+static struct payload_summary
+zone_of(const struct daemon *d, const struct summary_result *r)
 {
 	const struct zone_cfg *z = &d->conf->zones[r->zone];
 
-	jb_str(b, "zone", z->id);
-	jb_str(b, "zone_name", z->name);
-	jb_int(b, "start", r->day_start_ms);
-	jb_int(b, "end", r->day_end_ms);
-	jb_key(b, "quantities");
-	jb_begin(b, '[');
-}
-
-static void
-day_json_item(struct jbuf *b, const struct summary_result *r)
-{
-	jb_begin(b, '{');
-	jb_str(b, "quantity", quantity_name(r->quantity));
-	jb_str(b, "unit", quantity_unit(r->quantity));
-	jb_int(b, "n", r->n);
-	jb_num(b, "min", r->min);
-	jb_num(b, "max", r->max);
-	jb_num(b, "mean", r->mean);
-	if (r->quantity == Q_TEMPERATURE)
-		jb_num(b, "mkt", r->mkt);
-	jb_num(b, "covered_s", r->covered_s);
-	jb_num(b, "out_of_range_s", r->out_of_range_s);
-	jb_end(b, '}');
+	return (struct payload_summary){ .zone = z->id, .zone_name = z->name,
+	    .start = r->day_start_ms, .end = r->day_end_ms };
 }
 
 static void
@@ -117,34 +93,36 @@ flush_zone(struct daemon *d)
 {
 	if (d->sum_zone < 0)
 		return;
-	jb_end(&d->jb, ']');
-	uplink_event_end(d);
+	payload_summary_end(&d->jb);
+	uplink_event_queue(d);
 	d->sum_zone = -1;
 }
 
 /*
  * Each zone's day becomes one "summary" event (through the outbox, so it
- * is stored and delivered like everything else) and an audit-trail row.
+ * is stored and delivered like everything else) and an audit-trail row
+ * per quantity.
  */
 static void
 on_summary(const struct summary_result *r, void *arg)
 {
 	struct daemon *d = arg;
 	struct jbuf a = { 0 };
+	struct payload_summary zone = zone_of(d, r);
+	struct payload_summary_item item = { .quantity = r->quantity, .n = r->n, .min = r->min,
+	    .max = r->max, .mean = r->mean, .mkt = r->mkt, .covered_s = r->covered_s,
+	    .out_of_range_s = r->out_of_range_s };
 
 	if ((long)r->zone != d->sum_zone) {
 		flush_zone(d);
-		uplink_event_begin(d, "summary");
-		day_json_open(d, &d->jb, r);
+		uplink_event(d, &(struct payload_event){ .type = PAYLOAD_SUMMARY,
+		    .summary = zone });
 		d->sum_zone = (long)r->zone;
 	}
-	day_json_item(&d->jb, r);
+	payload_summary_item(&d->jb, &item);
 
-	jb_begin(&a, '{');
-	day_json_open(d, &a, r);
-	day_json_item(&a, r);
-	jb_end(&a, ']');
-	records_audit(d, "summary", &a);
+	payload_audit_summary(&a, &zone, &item);
+	records_audit(d, PAYLOAD_AUDIT_SUMMARY, &a);
 }
 
 /* Close the open period and open the one holding now (never going back). */

@@ -16,6 +16,7 @@
 #include "config.h"
 #include "daemon.h"
 #include "log.h"
+#include "payload.h"
 #include "sensor.h"
 #include "worker.h"
 
@@ -126,11 +127,8 @@ sensor_failed(struct daemon *d, struct sensor_rt *s, int err)
 		return;
 	log_warnx("sensor %s: %d reads failed in a row: %s", s->cfg->id, s->track.fails,
 	    strerror(-err));
-	uplink_event_begin(d, "sensor_fault");
-	jb_str(&d->jb, "sensor", s->cfg->id);
-	jb_str(&d->jb, "zone", s->cfg->zone);
-	jb_str(&d->jb, "error", strerror(-err));
-	uplink_event_end(d);
+	uplink_event(d, &(struct payload_event){ .type = PAYLOAD_SENSOR_FAULT,
+	    .sensor = { s->cfg->id, s->cfg->zone, strerror(-err) } });
 }
 
 static void
@@ -139,10 +137,8 @@ sensor_ok(struct daemon *d, struct sensor_rt *s)
 	if (!readings_ok(&s->track))
 		return;
 	log_info("sensor %s: reading again", s->cfg->id);
-	uplink_event_begin(d, "sensor_recovered");
-	jb_str(&d->jb, "sensor", s->cfg->id);
-	jb_str(&d->jb, "zone", s->cfg->zone);
-	uplink_event_end(d);
+	uplink_event(d, &(struct payload_event){ .type = PAYLOAD_SENSOR_RECOVERED,
+	    .sensor = { s->cfg->id, s->cfg->zone, NULL } });
 }
 
 /* One value of sensor i: stored with its quality; only good ones go further. */
@@ -169,10 +165,9 @@ sensor_value(struct daemon *d, size_t i, enum quantity q, double v, int64_t ts)
 	records_summary_feed(d, i, q, v, ts);
 	if (q == Q_DOOR && (door = readings_door(&s->track, v)) != DOOR_SAME) {
 		/* door_open or door_close, at the time it happened */
-		uplink_event_begin_at(d, door == DOOR_OPENED ? "door_open" : "door_close", ts);
-		jb_str(&d->jb, "sensor", s->cfg->id);
-		jb_str(&d->jb, "zone", s->cfg->zone);
-		uplink_event_end(d);
+		uplink_event(d, &(struct payload_event){ .ts = ts, .type = door == DOOR_OPENED ?
+		    PAYLOAD_DOOR_OPEN : PAYLOAD_DOOR_CLOSE, .sensor = { s->cfg->id, s->cfg->zone,
+		    NULL } });
 	}
 }
 

@@ -12,6 +12,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "mqtt.h"
+#include "payload.h"
 
 /* A change of wall minus monotonic time bigger than this is a step of the clock. */
 #define CLOCK_STEP_MS		2000
@@ -43,10 +44,8 @@ upkeep_store_health(struct daemon *d)
 		log_warnx("store %s cannot be written (%s): keeping messages in memory "
 		    "until it can; free space on its disk or make it writable",
 		    d->conf->storage.path, strerror(-h.err));
-		uplink_event_begin(d, "store_error");
-		jb_str(&d->jb, "error", strerror(-h.err));
-		jb_int(&d->jb, "queued", (int64_t)h.queued);
-		uplink_event_end(d);
+		uplink_event(d, &(struct payload_event){ .type = PAYLOAD_STORE_ERROR,
+		    .store = { strerror(-h.err), (int64_t)h.queued } });
 	} else
 		log_info("store %s takes writes again", d->conf->storage.path);
 	if (mqtt_state(d->mqtt) == MQTT_CONNECTED)
@@ -79,15 +78,12 @@ upkeep_clock(struct daemon *d)
 	d->clock_offset += step;
 	now = now_ms(CLOCK_REALTIME);
 	log_info("the system clock was stepped by %+.3f s", (double)step / 1000.0);
-	uplink_event_begin(d, "clock_sync");
-	jb_int(&d->jb, "step_ms", step);
-	uplink_event_end(d);
+	uplink_event(d, &(struct payload_event){ .type = PAYLOAD_CLOCK_SYNC, .step_ms = step });
 	{
 		struct jbuf b = { 0 };
 
-		jb_begin(&b, '{');
-		jb_int(&b, "step_ms", step);
-		records_audit(d, "clock_sync", &b);
+		payload_audit_clock_sync(&b, step);
+		records_audit(d, PAYLOAD_AUDIT_CLOCK_SYNC, &b);
 	}
 	alarm_clock_step(d->alarms, step);
 	if (now < d->agg.start_ms) {
@@ -129,20 +125,15 @@ upkeep_store_space(struct daemon *d)
 		    "%lld delivered and %lld undelivered messages",
 		    (long long)d->drops.readings, (long long)d->drops.delivered,
 		    (long long)d->drops.undelivered);
-		uplink_event_begin(d, "buffer_overflow");
-		jb_int(&d->jb, "dropped_readings", d->drops.readings);
-		jb_int(&d->jb, "dropped_delivered", d->drops.delivered);
-		jb_int(&d->jb, "dropped_undelivered", d->drops.undelivered);
-		jb_int(&d->jb, "max_size_mb", d->conf->storage.max_size_mb);
-		uplink_event_end(d);
+		uplink_event(d, &(struct payload_event){ .type = PAYLOAD_BUFFER_OVERFLOW,
+		    .overflow = { d->drops.readings, d->drops.delivered, d->drops.undelivered,
+		    d->conf->storage.max_size_mb } });
 		{
 			struct jbuf b = { 0 };
 
-			jb_begin(&b, '{');
-			jb_int(&b, "readings", d->drops.readings);
-			jb_int(&b, "delivered", d->drops.delivered);
-			jb_int(&b, "undelivered", d->drops.undelivered);
-			records_audit(d, "dropped", &b);
+			payload_audit_dropped(&b, &(struct payload_audit_dropped){ d->drops.readings,
+			    d->drops.delivered, d->drops.undelivered });
+			records_audit(d, PAYLOAD_AUDIT_DROPPED, &b);
 		}
 		memset(&d->drops, 0, sizeof(d->drops));
 		d->next_overflow_event = mono + 60000;

@@ -17,6 +17,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "mqtt.h"
+#include "payload.h"
 #include "sensor.h"
 
 static void on_message(void *, const char *, const void *, size_t);
@@ -76,69 +77,50 @@ uplink_pump(struct daemon *d)
 	}
 }
 
-/* An event that happened at ts (epoch ms). */
+/* ---- messages ---- */
+
 void
-uplink_event_begin_at(struct daemon *d, const char *type, int64_t ts)
+uplink_event(struct daemon *d, struct payload_event *e)
 {
-	jb_reset(&d->jb);
-	jb_begin(&d->jb, '{');
-	jb_str(&d->jb, "gw", d->conf->gateway.id);
-	jb_int(&d->jb, "seq", store_next_seq(d->store));
-	jb_str(&d->jb, "type", type);
-	jb_int(&d->jb, "ts", ts);
+	e->gw = d->conf->gateway.id;
+	e->seq = store_next_seq(d->store);
+	if (e->ts == 0)
+		e->ts = now_ms(CLOCK_REALTIME);
+	payload_event(&d->jb, e);
+	if (e->type != PAYLOAD_SUMMARY)
+		uplink_event_queue(d);
 }
 
 void
-uplink_event_begin(struct daemon *d, const char *type)
+uplink_event_queue(struct daemon *d)
 {
-	uplink_event_begin_at(d, type, now_ms(CLOCK_REALTIME));
-}
-
-void
-uplink_event_end(struct daemon *d)
-{
-	jb_end(&d->jb, '}');
 	uplink_queue(d, MSG_EVENT, d->t.event, false);
 }
 
+/*
+ * The retained status.  Online also carries the site and the zones with
+ * their names (SPEC §3: names pass through to payloads), so a dashboard
+ * learns what "house-1" is called from the one message it reads first;
+ * and the store's error, which is outside the outbox, so the park hears
+ * of a store that takes no writes now.
+ */
 static void
-status_payload(const struct config *c, int store_err, const char *state, struct jbuf *b)
+status_payload(const struct config *c, int store_err, bool online, struct jbuf *b)
 {
-
-	jb_reset(b);
-	jb_begin(b, '{');
-	jb_str(b, "state", state);
-	jb_str(b, "version", COLDGATE_VERSION);
-	jb_int(b, "ts", now_ms(CLOCK_REALTIME));
-	if (strcmp(state, "online") == 0) {
-		if (c->gateway.site != NULL)
-			jb_str(b, "site", c->gateway.site);
-		jb_key(b, "zones");
-		jb_begin(b, '[');
-		for (size_t i = 0; i < c->nzones; i++) {
-			jb_begin(b, '{');
-			jb_str(b, "id", c->zones[i].id);
-			jb_str(b, "name", c->zones[i].name);
-			if (c->zones[i].profile != NULL)
-				jb_str(b, "profile", c->zones[i].profile);
-			jb_end(b, '}');
-		}
-		jb_end(b, ']');
-		/* Not in the outbox, so the park hears of a store that takes no writes now. */
-		if (store_err != 0)
-			jb_str(b, "store_error", strerror(-store_err));
-	}
-	jb_end(b, '}');
+	payload_status(b, &(struct payload_status){ .online = online,
+	    .version = COLDGATE_VERSION, .ts = now_ms(CLOCK_REALTIME),
+	    .site = online ? c->gateway.site : NULL, .zones = online ? c->zones : NULL,
+	    .nzones = online ? c->nzones : 0,
+	    .store_error = online && store_err != 0 ? strerror(-store_err) : NULL });
 }
 
-/* Retained, outside the outbox: it describes now, so an old one is worth nothing. */
 void
 uplink_status_online(struct daemon *d)
 {
 	struct jbuf b = { 0 };
 	int mid;
 
-	status_payload(d->conf, d->store_err, "online", &b);
+	status_payload(d->conf, d->store_err, true, &b);
 	if (jb_text(&b) != NULL)
 		mqtt_publish(d->mqtt, d->t.status, b.p, b.len, 1, true, &mid);
 	jb_free(&b);
@@ -152,14 +134,8 @@ uplink_window_publish(struct daemon *d)
 
 	/* Windows line up across the park: each starts at a multiple of its length. */
 	assert(a->interval_ms > 0 && a->start_ms % a->interval_ms == 0);
-	jb_reset(b);
-	jb_begin(b, '{');
-	jb_str(b, "gw", d->conf->gateway.id);
-	jb_int(b, "seq", store_next_seq(d->store));
-	jb_int(b, "start", a->start_ms);
-	jb_int(b, "end", agg_end(a));
-	jb_key(b, "readings");
-	jb_begin(b, '[');
+	payload_telemetry_begin(b, &(struct payload_window){ .gw = d->conf->gateway.id,
+	    .seq = store_next_seq(d->store), .start = a->start_ms, .end = agg_end(a) });
 	for (size_t i = 0; i < d->nsensors; i++) {
 		const struct sensor_cfg *sc = d->sensors[i].cfg;
 
@@ -168,25 +144,13 @@ uplink_window_publish(struct daemon *d)
 
 			if (c == NULL || c->n == 0)
 				continue;
-			jb_begin(b, '{');
-			jb_str(b, "sensor", sc->id);
-			jb_str(b, "zone", sc->zone);
-			jb_str(b, "quantity", quantity_name(q));
-			jb_str(b, "unit", quantity_unit(q));
-			jb_int(b, "n", c->n);
-			jb_num(b, "min", c->min);
-			jb_num(b, "max", c->max);
-			jb_num(b, "mean", agg_mean(c));
-			jb_num(b, "last", c->last);
-			if (c->clock_bad) {
-				jb_key(b, "clock_ok");
-				jb_vbool(b, false);
-			}
-			jb_end(b, '}');
+			payload_telemetry_reading(b, &(struct payload_reading){ .sensor = sc->id,
+			    .zone = sc->zone, .quantity = q, .n = c->n, .min = c->min,
+			    .max = c->max, .mean = agg_mean(c), .last = c->last,
+			    .clock_ok = !c->clock_bad });
 		}
 	}
-	jb_end(b, ']');
-	jb_end(b, '}');
+	payload_telemetry_end(b);
 	uplink_queue(d, MSG_TELEMETRY, d->t.telemetry, false);
 	/* A large window's buffer is not worth keeping for the next minute. */
 	if (b->cap > 16 * 1024)
@@ -380,7 +344,7 @@ uplink_new(struct daemon *d, const struct config *c, const struct topics *t, str
 	};
 	int rc;
 
-	status_payload(c, 0, "offline", &will);
+	status_payload(c, 0, false, &will);
 	if ((o.will_payload = jb_text(&will)) == NULL)
 		return -ENOMEM;
 	rc = mqtt_new(out, &o, &cbs, d);
@@ -409,7 +373,7 @@ uplink_goodbye(struct daemon *d, void (*loop_once)(struct daemon *, int))
 	int64_t until = now_ms(CLOCK_MONOTONIC) + 2000;
 
 	if (mqtt_state(d->mqtt) == MQTT_CONNECTED) {
-		status_payload(d->conf, d->store_err, "offline", &b);
+		status_payload(d->conf, d->store_err, false, &b);
 		d->status_mid = -1;
 		d->status_acked = false;
 		if (jb_text(&b) != NULL &&
