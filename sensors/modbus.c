@@ -87,7 +87,7 @@
  *
  * Configuration keys (mb_keys, at the bottom): device (RTU) or host (TCP),
  * one of them; port 1..65535 (502, TCP only); baud, one of mb_bauds, the
- * rates the driver opens (9600); parity none, even or odd (none);
+ * rates libmodbus can set (9600); parity none, even or odd (none);
  * data_bits 7..8 (8); stop_bits 1..2 (1); unit 1..247 (1); timeout_ms
  * 10..10000 (500); and map (a preset's name) or registers (a list of
  * groups: quantity and register required, function holding or input,
@@ -163,12 +163,15 @@ static pthread_mutex_t	 mb_lines_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct mb_line	*mb_lines;
 
 /*
- * The rates the driver opens; libmodbus runs any other rate at 9600 without
- * a word, so the driver refuses it and the configuration takes exactly
- * this list ("baud" in mb_keys).  0-terminated.
+ * The rates libmodbus 3.1.6 can set on Linux: those its RTU backend maps
+ * to a termios B constant (modbus-rtu.c).  It runs any other rate at 9600
+ * without a word, 2000000 included (it has no case for B2000000), so the
+ * driver refuses them and the configuration takes exactly this list
+ * ("baud" in mb_keys).  0-terminated.
  */
 static const int mb_bauds[] = { 110, 300, 600, 1200, 2400, 4800, 9600, 19200, 38400,
-	57600, 115200, 230400, 460800, 500000, 576000, 921600, 1000000, 0 };
+	57600, 115200, 230400, 460800, 500000, 576000, 921600, 1000000, 1152000, 1500000,
+	2500000, 3000000, 3500000, 4000000, 0 };
 
 static bool
 mb_baud_known(int baud)
@@ -728,7 +731,7 @@ static const struct cfg_key mb_keys[] = {
 	{ "device", CFG_STRING, MB_KEY(device) },
 	{ "host", CFG_STRING, MB_KEY(host) },
 	{ "port", CFG_INT, MB_KEY(port), .min = 1, .max = 65535, .def = MB_DEFAULT_PORT },
-	{ "baud", CFG_INT, MB_KEY(baud), .min = 110, .max = 1000000, .def = MB_DEFAULT_BAUD,
+	{ "baud", CFG_INT, MB_KEY(baud), .min = 110, .max = 4000000, .def = MB_DEFAULT_BAUD,
 	    .values = mb_bauds },
 	{ "parity", CFG_ENUM, MB_KEY(parity), .def = 'N', .names = mb_parities,
 	    .codes = mb_parity_codes },
