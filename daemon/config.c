@@ -958,9 +958,8 @@ parse_zones(struct parser *p, const config_setting_t *root)
  * same way for every driver: config.c knows their types, not the drivers.
  */
 
-/* The size of the field a key of that type fills (0: none). */
-static size_t
-key_size(enum cfg_type t)
+size_t
+config_key_size(enum cfg_type t)
 {
 	switch (t) {
 	case CFG_INT:
@@ -1016,7 +1015,7 @@ key_choices(char *buf, size_t size, const struct cfg_key *k)
 static void
 key_store(const struct cfg_key *k, void *base, const void *v)
 {
-	assert(k->size == key_size(k->type));
+	assert(k->size == config_key_size(k->type));
 	memcpy((char *)base + k->off, v, k->size);
 }
 

@@ -267,6 +267,9 @@ struct cfg_key {
 	bool		 required;	/* absent is an error; def then only fills the field */
 };
 
+/* The size of the field a key of that type fills (0 for CFG_HOOK). */
+size_t	 config_key_size(enum cfg_type);
+
 /* .off and .size of a field: CFG_FIELD(struct sensor_cfg, modbus.baud). */
 #define CFG_FIELD(type, member) \
 	.off = offsetof(type, member), .size = sizeof(((type *)0)->member)

@@ -29,26 +29,6 @@
 /* The keys every sensor has: a driver's table must not take them over. */
 static const char *const common_keys[] = { "id", "zone", "driver", "interval", "spike_filter" };
 
-static size_t
-type_size(enum cfg_type t)
-{
-	switch (t) {
-	case CFG_INT:
-	case CFG_ENUM:
-	case CFG_QUANTITY:
-		return sizeof(int);
-	case CFG_DOUBLE:
-		return sizeof(double);
-	case CFG_STRING:
-		return sizeof(const char *);
-	case CFG_BOOL:
-		return sizeof(bool);
-	case CFG_HOOK:
-		break;
-	}
-	return 0;
-}
-
 static bool
 in_values(const int *values, int v)
 {
@@ -137,7 +117,7 @@ every_key_has_a_default_within_its_range(void **state)
 					what = "is a key every sensor has";
 			if (key_of(d, k->name) != k)
 				what = "is in the table twice";
-			if (k->type != CFG_HOOK && (k->size != type_size(k->type) ||
+			if (k->type != CFG_HOOK && (k->size != config_key_size(k->type) ||
 			    k->off + k->size > sizeof(struct sensor_cfg)))
 				what = "fills a field not of its type's size";
 			/* A required key has no default: absent is an error. */
