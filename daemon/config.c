@@ -21,9 +21,15 @@
  * @include names, and an error in an included file names it that way
  * ("/etc/coldgate/zones.inc:3: ...").
  *
- * Defaults not written in config.h: a sensor's interval is 10 s, its
- * gpio.line -1 when "line" is absent.  Out of memory, the only error is
- * "FILE: out of memory".
+ * A sensor's keys beyond id, zone, driver, interval and spike_filter are
+ * its driver's: each driver declares them, with their types, ranges and
+ * defaults, in a table in its own file (config.h struct cfg_key, sensor.h
+ * .keys), and what a table cannot say in hooks there.  This file walks
+ * those tables and knows no driver.
+ *
+ * Defaults not written in config.h: a sensor's interval is 10 s; a
+ * driver's keys default as its table says.  Out of memory, the only error
+ * is "FILE: out of memory".
  *
  * libconfig 1.5 itself truncates integer literals that do not fit in 32
  * bits unless they carry an "L" suffix; that happens before we see the value
@@ -31,6 +37,7 @@
  */
 #include "config.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libconfig.h>
@@ -49,16 +56,16 @@
 #include "sensor.h"
 
 #define MAX_ERRORS	50		/* beyond this the rest is noise */
-#define PRE_MAX		48		/* "sensors[N]" */
+#define PRE_MAX		CONFIG_PRE_MAX
 #define KEY_MAX		128
-#define QUOTE_MAX	256
+#define QUOTE_MAX	CONFIG_QUOTE_MAX
 
 #define SENSOR_INTERVAL_DEFAULT	10.0	/* seconds */
 
 /* What a getter found. */
-#define ABSENT		0
-#define PRESENT		1
-#define BAD		(-1)
+#define ABSENT		CONFIG_ABSENT
+#define PRESENT		CONFIG_PRESENT
+#define BAD		CONFIG_BAD
 
 struct cfg_error {
 	unsigned int	 line;
@@ -98,58 +105,12 @@ static const char *const publish_keys[] = {
 static const char *const zone_keys[] = {
 	"id", "name", "profile", NULL
 };
+/* The keys every sensor has; the rest are its driver's (sensor.h .keys). */
 static const char *const sensor_keys[] = {
-	"id", "zone", "driver", "interval", "spike_filter", "profile", "quantity", "script",
-	"fail", "read_delay", "device", "chip", "line", "active_low", "debounce_ms",
-	"address", "host", "port", "baud", "parity", "data_bits", "stop_bits", "unit",
-	"timeout_ms", "map", "registers", "bias", NULL
-};
-/*
- * The keys each driver of real hardware uses (beyond id, zone, driver,
- * interval and spike_filter), and the ones it cannot do without.  A key
- * another driver uses is an error here: a "baud" on a DS18B20 is a
- * mistake the operator wants to hear about.
- */
-struct driver_keys {
-	const char		*driver;
-	const char *const	*keys;
-	const char *const	*required;
-};
-static const char *const k_device[] = { "device", NULL };
-static const char *const k_i2c[] = { "device", "address", NULL };
-static const char *const k_gpio[] = { "chip", "line", "active_low", "debounce_ms", "bias", NULL };
-static const char *const k_gpio_req[] = { "chip", "line", NULL };
-static const char *const k_modbus[] = { "device", "host", "port", "baud", "parity",
-	"data_bits", "stop_bits", "unit", "timeout_ms", "map", "registers", NULL };
-static const char *const k_none[] = { NULL };
-static const struct driver_keys driver_keys[] = {
-	{ "ds18b20",		k_device,	k_device },
-	{ "dht22",		k_device,	k_device },
-	{ "dht11",		k_device,	k_device },
-	{ "hwmon",		k_device,	k_device },
-	{ "iio",		k_device,	k_device },
-	{ "sht3x",		k_i2c,		k_device },
-	{ "sht4x",		k_i2c,		k_device },
-	{ "scd4x",		k_i2c,		k_device },
-	{ "gpio-contact",	k_gpio,		k_gpio_req },
-	{ "modbus",		k_modbus,	k_none },	/* device or host: checked apart */
-};
-static const char *const hw_keys[] = { "device", "chip", "line", "active_low", "debounce_ms", "bias",
-	"address", "host", "port", "baud", "parity", "data_bits", "stop_bits", "unit",
-	"timeout_ms", "map", "registers", NULL };
-static const char *const register_keys[] = {
-	"quantity", "function", "register", "scale", "offset", "signed", NULL
+	"id", "zone", "driver", "interval", "spike_filter", NULL
 };
 static const char *const output_keys[] = {
 	"id", "driver", "chip", "line", "active_low", "role", "zones", "severity", NULL
-};
-static const int baud_rates[] = { 1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200 };
-/* Keys that only the sim driver understands. */
-static const char *const sim_only_keys[] = {
-	"profile", "quantity", "script", "fail", "read_delay", NULL
-};
-static const char *const sim_profiles[] = {
-	"mushroom-house", "cold-room", NULL
 };
 static const char *const alarm_keys[] = {
 	"zone", "sensor", "quantity", "type", "severity", "high", "low", "hysteresis", "delay",
@@ -420,8 +381,8 @@ text_problem(const char *s)
  * stays readable); anything else byte by byte with \xNN escapes, so that an
  * error message never carries the very bytes it complains about.
  */
-static const char *
-quote(char *buf, const char *s)
+const char *
+config_quote(char buf[CONFIG_QUOTE_MAX], const char *s)
 {
 	bool raw = text_problem(s) == NULL;
 	size_t o = 0;
@@ -567,20 +528,20 @@ pool_string(struct parser *p, const config_setting_t *grp, const char *prefix,
 	return PRESENT;
 }
 
-/* The key "quantity", a quantity's name: the one place names become enum quantity. */
+/* A quantity's name: the one place names become enum quantity. */
 static int
 get_quantity(struct parser *p, const config_setting_t *grp, const char *prefix,
-    enum quantity *out)
+    const char *name, enum quantity *out)
 {
 	char key[KEY_MAX], q[QUOTE_MAX];
 	const char *v;
 	int r;
 
-	if ((r = get_string(p, grp, prefix, "quantity", &v)) != PRESENT)
+	if ((r = get_string(p, grp, prefix, name, &v)) != PRESENT)
 		return r;
 	if ((r = quantity_from_name(v)) < 0) {
-		perr(p, config_setting_get_member(grp, "quantity"), keyof(key, prefix, "quantity"),
-		    "unknown quantity %s", quote(q, v));
+		perr(p, config_setting_get_member(grp, name), keyof(key, prefix, name),
+		    "unknown quantity %s", config_quote(q, v));
 		return BAD;
 	}
 	*out = (enum quantity)r;
@@ -609,7 +570,7 @@ get_id(struct parser *p, const config_setting_t *grp, const char *prefix,
 	v = config_setting_get_string(s);
 	if (!config_valid_id(v)) {
 		perr(p, s, key, "%s is not a valid id (want [A-Za-z0-9_-]{1,%d})",
-		    quote(q, v), CONFIG_ID_MAX);
+		    config_quote(q, v), CONFIG_ID_MAX);
 		return BAD;
 	}
 	memcpy(dst, v, strlen(v) + 1);
@@ -742,7 +703,7 @@ take_file(struct parser *p, const config_setting_t *grp, const char *prefix,
 	if (why != NULL) {
 		perr(p, config_setting_get_member(grp, name),
 		    keyof(key, prefix, name), "cannot read %s: %s",
-		    quote(q, *dst), why);
+		    config_quote(q, *dst), why);
 		return BAD;
 	}
 	return PRESENT;
@@ -928,7 +889,7 @@ parse_storage(struct parser *p, const config_setting_t *root, char **path)
 		else
 			perr(p, config_setting_get_member(g, "sync"),
 			    "storage.sync", "%s is not one of full, normal",
-			    quote(q, sync));
+			    config_quote(q, sync));
 	}
 	get_int(p, g, "storage", "commit_interval_ms", 10, 60000,
 	    &c->storage.commit_interval_ms);
@@ -992,388 +953,342 @@ parse_zones(struct parser *p, const config_setting_t *root)
 	}
 }
 
-/* The sim driver's own settings: a profile, or a quantity with a script. */
+/*
+ * The keys of the drivers' tables (config.h struct cfg_key), walked the
+ * same way for every driver: config.c knows their types, not the drivers.
+ */
+
+size_t
+config_key_size(enum cfg_type t)
+{
+	switch (t) {
+	case CFG_INT:
+	case CFG_ENUM:
+	case CFG_QUANTITY:
+		return sizeof(int);
+	case CFG_DOUBLE:
+		return sizeof(double);
+	case CFG_STRING:
+		return sizeof(const char *);
+	case CFG_BOOL:
+		return sizeof(bool);
+	case CFG_HOOK:
+		break;
+	}
+	return 0;
+}
+
+/* The key of that name in a { NULL }-terminated table (which may be NULL), or NULL. */
+static const struct cfg_key *
+key_find(const struct cfg_key *keys, const char *name)
+{
+	for (; keys != NULL && keys->name != NULL; keys++)
+		if (strcmp(keys->name, name) == 0)
+			return keys;
+	return NULL;
+}
+
+/* What a key accepts, for a message: "a, b or c". */
+static const char *
+key_choices(char *buf, size_t size, const struct cfg_key *k)
+{
+	size_t i, n, o = 0;
+	int w;
+
+	for (n = 0; k->names != NULL ? k->names[n] != NULL : k->values[n] != 0; n++)
+		;
+	buf[0] = '\0';
+	for (i = 0; i < n; i++) {
+		const char *sep = i == 0 ? "" : i + 1 == n ? " or " : ", ";
+
+		if (k->names != NULL)
+			w = snprintf(buf + o, size - o, "%s%s", sep, k->names[i]);
+		else
+			w = snprintf(buf + o, size - o, "%s%d", sep, k->values[i]);
+		if (w < 0 || (size_t)w >= size - o)
+			break;
+		o += (size_t)w;
+	}
+	return buf;
+}
+
 static void
-check_sim(struct parser *p, const config_setting_t *g, const char *pre,
-    const struct sim_cfg *sim, int profile, int quantity, int script)
+key_store(const struct cfg_key *k, void *base, const void *v)
 {
-	char key[KEY_MAX], q[QUOTE_MAX];
-
-	if (profile == PRESENT) {
-		if (!in_list(sim_profiles, sim->profile))
-			perr(p, config_setting_get_member(g, "profile"),
-			    keyof(key, pre, "profile"),
-			    "unknown profile %s (want mushroom-house or cold-room)",
-			    quote(q, sim->profile));
-		if (quantity != ABSENT)
-			perr(p, config_setting_get_member(g, "quantity"),
-			    keyof(key, pre, "quantity"),
-			    "not allowed with a profile");
-		if (script != ABSENT)
-			perr(p, config_setting_get_member(g, "script"),
-			    keyof(key, pre, "script"), "not allowed with a profile");
-		return;
-	}
-	if (profile == BAD)
-		return;
-	if (quantity == ABSENT && script == ABSENT)
-		perr(p, g, keyof(key, pre, "profile"), "missing (the sim driver "
-		    "needs a profile, or a quantity and a script)");
-	else if (quantity == ABSENT)
-		perr(p, g, keyof(key, pre, "quantity"),
-		    "missing (needed with a script)");
-	else if (script == ABSENT)
-		perr(p, g, keyof(key, pre, "script"),
-		    "missing (needed with a quantity)");
+	assert(k->size == config_key_size(k->type));
+	memcpy((char *)base + k->off, v, k->size);
 }
 
-static int
-parse_script(struct parser *p, const config_setting_t *g, const char *pre,
-    struct sim_cfg *sc)
-{
-	const config_setting_t *s;
-	char key[KEY_MAX];
-	double *v;
-	size_t i, n;
-	int r, bad = 0;
-
-	if ((r = get_pairs(p, g, pre, "script", "(t, v)", &v, &n)) != PRESENT)
-		return r;
-	s = config_setting_get_member(g, "script");
-	if (n == 0) {
-		perr(p, s, keyof(key, pre, "script"),
-		    "needs at least one (t, v) point");
-		return BAD;
-	}
-	for (i = 0; i < n; i++) {
-		snprintf(key, sizeof(key), "%s.script[%zu]", pre, i);
-		if (v[2 * i] < 0) {
-			perr(p, config_setting_get_elem(s, (unsigned int)i), key,
-			    "t %g is out of range (must be >= 0)", v[2 * i]);
-			bad = 1;
-		} else if (i > 0 && v[2 * i] <= v[2 * (i - 1)]) {
-			perr(p, config_setting_get_elem(s, (unsigned int)i), key,
-			    "t %g is not after the previous point's t %g",
-			    v[2 * i], v[2 * (i - 1)]);
-			bad = 1;
-		}
-	}
-	if (bad || (sc->script = xcalloc(p, n, sizeof(*sc->script))) == NULL) {
-		free(v);
-		return BAD;
-	}
-	for (i = 0; i < n; i++) {
-		sc->script[i].t = v[2 * i];
-		sc->script[i].v = v[2 * i + 1];
-	}
-	sc->nscript = n;
-	free(v);
-	return PRESENT;
-}
-
-static int
-parse_fail(struct parser *p, const config_setting_t *g, const char *pre,
-    struct sim_cfg *sc)
-{
-	const config_setting_t *s;
-	char key[KEY_MAX];
-	double *v;
-	size_t i, n;
-	int r, bad = 0;
-
-	if ((r = get_pairs(p, g, pre, "fail", "(from, to)", &v, &n)) != PRESENT)
-		return r;
-	s = config_setting_get_member(g, "fail");
-	for (i = 0; i < n; i++) {
-		snprintf(key, sizeof(key), "%s.fail[%zu]", pre, i);
-		if (v[2 * i] < 0) {
-			perr(p, config_setting_get_elem(s, (unsigned int)i), key,
-			    "from %g is out of range (must be >= 0)", v[2 * i]);
-			bad = 1;
-		} else if (v[2 * i] >= v[2 * i + 1]) {
-			perr(p, config_setting_get_elem(s, (unsigned int)i), key,
-			    "from %g is not before to %g", v[2 * i], v[2 * i + 1]);
-			bad = 1;
-		}
-	}
-	if (bad || (n > 0 &&
-	    (sc->fail = xcalloc(p, n, sizeof(*sc->fail))) == NULL)) {
-		free(v);
-		return BAD;
-	}
-	for (i = 0; i < n; i++) {
-		sc->fail[i].from = v[2 * i];
-		sc->fail[i].to = v[2 * i + 1];
-	}
-	sc->nfail = n;
-	free(v);
-	return PRESENT;
-}
-
-/* The preset register maps of the two common Chinese RS485 T/RH transmitters. */
-static const struct modbus_reg map_holding_rh_t[] = {
-	{ Q_HUMIDITY, MODBUS_FN_HOLDING, 0, 0.1, 0, false },
-	{ Q_TEMPERATURE, MODBUS_FN_HOLDING, 1, 0.1, 0, true },
-};
-static const struct modbus_reg map_input_t_rh[] = {
-	{ Q_TEMPERATURE, MODBUS_FN_INPUT, 1, 0.1, 0, true },
-	{ Q_HUMIDITY, MODBUS_FN_INPUT, 2, 0.1, 0, false },
-};
-
-/* sensors[i].registers: a Modbus unit's register map. */
 static void
-parse_registers(struct parser *p, const config_setting_t *g, const char *pre,
-    struct modbus_cfg *sc)
+key_default(const struct cfg_key *k, void *base)
 {
-	config_setting_t *list, *e;
-	char rpre[2 * PRE_MAX], key[KEY_MAX], q[QUOTE_MAX];
-	const char *v;
-	size_t n;
+	const char *str = NULL;
+	bool b = k->def != 0;
+	int i = (int)k->def;
 
-	if ((list = config_setting_get_member(g, "registers")) == NULL)
-		return;
-	keyof(key, pre, "registers");
-	if (!config_setting_is_list(list)) {
-		perr(p, list, key, "expected a list of groups");
-		return;
+	switch (k->type) {
+	case CFG_INT:
+	case CFG_ENUM:
+	case CFG_QUANTITY:
+		key_store(k, base, &i);
+		break;
+	case CFG_DOUBLE:
+		key_store(k, base, &k->def);
+		break;
+	case CFG_STRING:
+		key_store(k, base, &str);
+		break;
+	case CFG_BOOL:
+		key_store(k, base, &b);
+		break;
+	case CFG_HOOK:
+		break;
 	}
-	if ((n = (size_t)config_setting_length(list)) == 0) {
-		perr(p, list, key, "must not be empty");
-		return;
-	}
-	if (n > SENSOR_MAX_READINGS) {
-		perr(p, list, key, "%zu registers; a sensor gives at most %d readings (make it "
-		    "two sensors)", n, SENSOR_MAX_READINGS);
-		return;
-	}
-	if ((sc->regs = xcalloc(p, n, sizeof(*sc->regs))) == NULL)
-		return;
-	sc->nregs = n;
-	for (size_t i = 0; i < n; i++) {
-		struct modbus_reg *r = &sc->regs[i];
+}
 
-		e = config_setting_get_elem(list, (unsigned int)i);
-		snprintf(rpre, sizeof(rpre), "%s.registers[%zu]", pre, i);
-		r->scale = 1;
-		r->quantity = -1;
-		if (!config_setting_is_group(e)) {
-			perr(p, e, rpre, "expected a group");
-			continue;
-		}
-		check_keys(p, e, rpre, register_keys);
-		v = NULL;	/* a BAD string leaves it unset */
-		if (get_string(p, e, rpre, "quantity", &v) == ABSENT)
-			perr(p, e, keyof(key, rpre, "quantity"), "missing");
-		else if (v != NULL && (r->quantity = quantity_from_name(v)) < 0)
-			perr(p, config_setting_get_member(e, "quantity"),
-			    keyof(key, rpre, "quantity"), "unknown quantity %s", quote(q, v));
-		v = NULL;
-		if (get_string(p, e, rpre, "function", &v) == PRESENT) {
-			if (strcmp(v, "holding") == 0)
-				r->fn = MODBUS_FN_HOLDING;
-			else if (strcmp(v, "input") == 0)
-				r->fn = MODBUS_FN_INPUT;
-			else
-				perr(p, config_setting_get_member(e, "function"),
-				    keyof(key, rpre, "function"),
-				    "%s is not holding or input", quote(q, v));
-		}
-		if (get_int(p, e, rpre, "register", 0, 65535, &r->reg) == ABSENT)
-			perr(p, e, keyof(key, rpre, "register"), "missing");
-		get_double(p, e, rpre, "scale", -1e6, 1e6, &r->scale);
-		if (r->scale == 0)
-			perr(p, config_setting_get_member(e, "scale"),
-			    keyof(key, rpre, "scale"), "must not be 0");
-		get_double(p, e, rpre, "offset", -1e6, 1e6, &r->offset);
-		get_bool(p, e, rpre, "signed", &r->is_signed);
-		for (size_t j = 0; j < i; j++)
-			if (r->quantity >= 0 && sc->regs[j].quantity == r->quantity) {
-				perr(p, e, keyof(key, rpre, "quantity"),
-				    "%s is read twice (registers[%zu])",
-				    quantity_name(r->quantity), j);
-				break;
+/* One key of a table from the group g into base; ABSENT, PRESENT or BAD. */
+static int
+parse_key(struct parser *p, const config_setting_t *g, const char *pre,
+    const struct cfg_key *k, void *base)
+{
+	char key[KEY_MAX], q[QUOTE_MAX], choices[512];
+	const char *str;
+	enum quantity qv;
+	double d;
+	bool b;
+	int i, r;
+
+	switch (k->type) {
+	case CFG_INT:
+		if (k->values == NULL)
+			r = get_int(p, g, pre, k->name, (long long)k->min, (long long)k->max, &i);
+		else if ((r = get_int(p, g, pre, k->name, INT_MIN, INT_MAX, &i)) == PRESENT) {
+			size_t n;
+
+			for (n = 0; k->values[n] != 0 && k->values[n] != i; n++)
+				;
+			if (k->values[n] == 0) {
+				perr(p, config_setting_get_member(g, k->name), keyof(key, pre, k->name),
+				    "%d is not %s", i, key_choices(choices, sizeof(choices), k));
+				r = BAD;
 			}
+		}
+		if (r == PRESENT)
+			key_store(k, base, &i);
+		return r;
+	case CFG_DOUBLE:
+		if ((r = get_double(p, g, pre, k->name, k->min, k->max, &d)) == PRESENT)
+			key_store(k, base, &d);
+		return r;
+	case CFG_STRING:
+		if ((r = pool_string(p, g, pre, k->name, &str)) == PRESENT)
+			key_store(k, base, &str);
+		return r;
+	case CFG_BOOL:
+		if ((r = get_bool(p, g, pre, k->name, &b)) == PRESENT)
+			key_store(k, base, &b);
+		return r;
+	case CFG_ENUM:
+		if ((r = get_string(p, g, pre, k->name, &str)) != PRESENT)
+			return r;
+		for (i = 0; k->names[i] != NULL && strcmp(k->names[i], str) != 0; i++)
+			;
+		if (k->names[i] == NULL) {
+			perr(p, config_setting_get_member(g, k->name), keyof(key, pre, k->name),
+			    "%s is not %s", config_quote(q, str),
+			    key_choices(choices, sizeof(choices), k));
+			return BAD;
+		}
+		if (k->codes != NULL)
+			i = k->codes[i];
+		key_store(k, base, &i);
+		return PRESENT;
+	case CFG_QUANTITY:
+		if ((r = get_quantity(p, g, pre, k->name, &qv)) == PRESENT) {
+			i = (int)qv;
+			key_store(k, base, &i);
+		}
+		return r;
+	case CFG_HOOK:
+		break;
 	}
+	return config_setting_get_member(g, k->name) != NULL ? PRESENT : ABSENT;
 }
 
 /*
- * Every key a sensor group may hold, parsed whatever its driver so that
- * each one is checked (a "baud = 14400" on a DS18B20 gets both of its
- * errors).  The sensor keeps only the block its driver uses; dev.device is
- * Modbus RTU's device too.
+ * Every key of a table: the defaults first, then what the group gives.  A
+ * required key that is absent is an error, which names the driver when
+ * the table is a driver's.
  */
-struct sensor_keys {
-	struct sim_cfg	  sim;
-	struct device_cfg dev;
-	struct gpio_cfg	  gpio;
-	struct modbus_cfg modbus;
-};
-
-/* The keys of the drivers of real hardware. */
 static void
-parse_hw_keys(struct parser *p, const config_setting_t *g, const char *pre,
-    struct sensor_keys *sk)
+parse_keys(struct parser *p, const config_setting_t *g, const char *pre,
+    const struct cfg_key *keys, void *base, const char *driver)
 {
-	struct modbus_cfg *sc = &sk->modbus;
-	char key[KEY_MAX], q[QUOTE_MAX];
-	const char *v;
-	size_t k;
-
-	pool_string(p, g, pre, "device", &sk->dev.device);
-	pool_string(p, g, pre, "chip", &sk->gpio.chip);
-	get_int(p, g, pre, "line", 0, 65535, &sk->gpio.line);
-	get_bool(p, g, pre, "active_low", &sk->gpio.active_low);
-	get_int(p, g, pre, "debounce_ms", 0, 10000, &sk->gpio.debounce_ms);
-	if (get_string(p, g, pre, "bias", &v) == PRESENT) {
-		static const char *const biases[] = { "as-is", "disable", "pull-up", "pull-down",
-		    NULL };
-
-		for (k = 0; biases[k] != NULL && strcmp(biases[k], v) != 0; k++)
-			;
-		if (biases[k] == NULL)
-			perr(p, config_setting_get_member(g, "bias"), keyof(key, pre, "bias"),
-			    "%s is not as-is, disable, pull-up or pull-down", quote(q, v));
-		else
-			sk->gpio.bias = (enum gpio_bias)k;
-	}
-	get_int(p, g, pre, "address", 0x03, 0x77, &sk->dev.address);
-	pool_string(p, g, pre, "host", &sc->host);
-	get_int(p, g, pre, "port", 1, 65535, &sc->port);
-	if (get_int(p, g, pre, "baud", 50, 4000000, &sc->baud) == PRESENT) {
-		for (k = 0; k < sizeof(baud_rates) / sizeof(baud_rates[0]); k++)
-			if (baud_rates[k] == sc->baud)
-				break;
-		if (k == sizeof(baud_rates) / sizeof(baud_rates[0]))
-			perr(p, config_setting_get_member(g, "baud"), keyof(key, pre, "baud"),
-			    "%d is not a standard rate (1200, 2400, 4800, 9600, 19200, 38400, "
-			    "57600 or 115200)", sc->baud);
-	}
-	if (get_string(p, g, pre, "parity", &v) == PRESENT) {
-		if (strcmp(v, "none") == 0)
-			sc->parity = 'N';
-		else if (strcmp(v, "even") == 0)
-			sc->parity = 'E';
-		else if (strcmp(v, "odd") == 0)
-			sc->parity = 'O';
-		else
-			perr(p, config_setting_get_member(g, "parity"), keyof(key, pre, "parity"),
-			    "%s is not none, even or odd", quote(q, v));
-	}
-	get_int(p, g, pre, "data_bits", 7, 8, &sc->data_bits);
-	get_int(p, g, pre, "stop_bits", 1, 2, &sc->stop_bits);
-	get_int(p, g, pre, "unit", 1, 247, &sc->unit);
-	get_int(p, g, pre, "timeout_ms", 10, 10000, &sc->timeout_ms);
-	if (get_string(p, g, pre, "map", &v) == PRESENT) {
-		const struct modbus_reg *m = NULL;
-		size_t n = 2;
-
-		if (strcmp(v, "holding-rh-t") == 0)
-			m = map_holding_rh_t;
-		else if (strcmp(v, "input-t-rh") == 0)
-			m = map_input_t_rh;
-		else
-			perr(p, config_setting_get_member(g, "map"), keyof(key, pre, "map"),
-			    "unknown map %s (want holding-rh-t or input-t-rh, or a "
-			    "\"registers\" list)", quote(q, v));
-		if (m != NULL && config_setting_get_member(g, "registers") != NULL)
-			perr(p, config_setting_get_member(g, "map"), keyof(key, pre, "map"),
-			    "give either map or registers, not both");
-		else if (m != NULL && (sc->regs = xcalloc(p, n, sizeof(*m))) != NULL) {
-			memcpy(sc->regs, m, n * sizeof(*m));
-			sc->nregs = n;
-		}
-	} else {
-		parse_registers(p, g, pre, sc);
-	}
-}
-
-/* The hardware keys make sense for this driver: known, and the needed ones there. */
-static void
-check_hw_keys(struct parser *p, const config_setting_t *g, const char *pre,
-    const struct sensor_cfg *sc, const struct sensor_keys *sk)
-{
-	const struct driver_keys *dk = NULL;
-	const char *const *k;
+	const struct cfg_key *k;
 	char key[KEY_MAX];
 
-	for (size_t i = 0; i < sizeof(driver_keys) / sizeof(driver_keys[0]); i++)
-		if (strcmp(driver_keys[i].driver, sc->driver) == 0)
-			dk = &driver_keys[i];
-	if (dk == NULL)
-		return;
-	for (k = hw_keys; *k != NULL; k++)
-		if (!in_list(dk->keys, *k) && config_setting_get_member(g, *k) != NULL)
-			perr(p, config_setting_get_member(g, *k), keyof(key, pre, *k),
-			    "not used by driver \"%s\"", sc->driver);
-	for (k = dk->required; *k != NULL; k++)
-		if (config_setting_get_member(g, *k) == NULL)
-			perr(p, g, keyof(key, pre, *k), "missing (driver \"%s\" needs it)",
-			    sc->driver);
-	if (strcmp(sc->driver, "modbus") != 0)
-		return;
-	if (sk->dev.device != NULL && sk->modbus.host != NULL)
-		perr(p, config_setting_get_member(g, "host"), keyof(key, pre, "host"),
-		    "give either device (RTU) or host (TCP), not both");
-	else if (config_setting_get_member(g, "device") == NULL &&
-	    config_setting_get_member(g, "host") == NULL)
-		perr(p, g, keyof(key, pre, "device"),
-		    "missing (driver \"modbus\" needs device for RTU or host for TCP)");
-	if (config_setting_get_member(g, "map") == NULL &&
-	    config_setting_get_member(g, "registers") == NULL)
-		perr(p, g, keyof(key, pre, "map"),
-		    "missing (driver \"modbus\" needs map or registers)");
-	if (sk->modbus.host != NULL) {
-		static const char *const rtu_only[] = { "baud", "parity", "data_bits",
-		    "stop_bits", NULL };
-
-		for (k = rtu_only; *k != NULL; k++)
-			if (config_setting_get_member(g, *k) != NULL)
-				perr(p, config_setting_get_member(g, *k), keyof(key, pre, *k),
-				    "only for Modbus RTU (device), not TCP (host)");
-	} else if (config_setting_get_member(g, "port") != NULL) {
-		perr(p, config_setting_get_member(g, "port"), keyof(key, pre, "port"),
-		    "only for Modbus TCP (host)");
+	for (k = keys; k != NULL && k->name != NULL; k++)
+		key_default(k, base);
+	for (k = keys; k != NULL && k->name != NULL; k++) {
+		if (parse_key(p, g, pre, k, base) != ABSENT || !k->required)
+			continue;
+		if (driver != NULL)
+			perr(p, g, keyof(key, pre, k->name), "missing (driver \"%s\" needs it)",
+			    driver);
+		else
+			perr(p, g, keyof(key, pre, k->name), "missing");
 	}
 }
 
-/* Which block of struct sensor_cfg a driver uses. */
-static enum sensor_kind
-sensor_kind_of(const char *driver)
+/* The key of that name in some driver's table, or NULL. */
+static const struct cfg_key *
+any_driver_key(const char *name)
 {
-	if (strcmp(driver, "sim") == 0)
-		return SENSOR_SIM;
-	if (strcmp(driver, "gpio-contact") == 0)
-		return SENSOR_GPIO;
-	if (strcmp(driver, "modbus") == 0)
-		return SENSOR_MODBUS;
-	return SENSOR_DEVICE;
+	const struct sensor_driver *d;
+	const struct cfg_key *k;
+
+	for (size_t i = 0; (d = sensor_driver_at(i)) != NULL; i++)
+		if ((k = key_find(d->keys, name)) != NULL)
+			return k;
+	return NULL;
 }
 
-/* The sensor takes its driver's block of sk; the rest is let go. */
+/*
+ * The keys of a sensor group that are neither every sensor's nor its
+ * driver's (drv, NULL when missing or unknown).  A key of another driver
+ * is a mistake the operator wants to hear about ("baud" on a DS18B20); its
+ * value is still checked as that driver would, so that a "baud = 14400"
+ * there gets both of its errors.
+ */
 static void
-sensor_keep(struct sensor_cfg *sc, struct sensor_keys *sk)
+check_sensor_keys(struct parser *p, const config_setting_t *g, const char *pre,
+    const struct sensor_driver *drv)
 {
-	switch (sc->kind) {
-	case SENSOR_SIM:
-		sc->sim = sk->sim;
-		sk->sim.script = NULL;
-		sk->sim.fail = NULL;
-		break;
-	case SENSOR_DEVICE:
-		sc->dev = sk->dev;
-		break;
-	case SENSOR_GPIO:
-		sc->gpio = sk->gpio;
-		break;
-	case SENSOR_MODBUS:
-		sc->modbus = sk->modbus;
-		sc->modbus.device = sk->dev.device;
-		sk->modbus.regs = NULL;
-		break;
+	const struct cfg_key *k;
+	struct sensor_cfg scratch;
+	config_setting_t *s;
+	const char *name;
+	char key[KEY_MAX];
+
+	for (int i = 0; i < config_setting_length(g); i++) {
+		s = config_setting_get_elem(g, (unsigned int)i);
+		name = config_setting_name(s);
+		if (in_list(sensor_keys, name) || (drv != NULL && key_find(drv->keys, name) != NULL))
+			continue;
+		if ((k = any_driver_key(name)) == NULL) {
+			perr(p, s, keyof(key, pre, name), "unknown key");
+			continue;
+		}
+		memset(&scratch, 0, sizeof(scratch));
+		parse_key(p, g, pre, k, &scratch);
+		if (drv != NULL)
+			perr(p, s, keyof(key, pre, name), "not used by driver \"%s\"", drv->name);
 	}
-	free(sk->sim.script);
-	free(sk->sim.fail);
-	free(sk->modbus.regs);
+}
+
+void
+config_error(struct config_ctx *x, const char *name, const char *fmt, ...)
+{
+	const config_setting_t *s = config_setting_get_member(x->setting, name);
+	char key[KEY_MAX];
+	va_list ap;
+
+	if (s == NULL)
+		s = x->setting;
+	va_start(ap, fmt);
+	vperr(x->p, config_setting_source_file(s), config_setting_source_line(s),
+	    keyof(key, x->pre, name), fmt, ap);
+	va_end(ap);
+}
+
+void
+config_error_at(struct config_ctx *x, const char *name, size_t i, const char *fmt, ...)
+{
+	const config_setting_t *s = config_setting_get_member(x->setting, name), *e;
+	char key[KEY_MAX], ekey[KEY_MAX + 24];
+	va_list ap;
+
+	if (s == NULL)
+		s = x->setting;
+	else if ((e = config_setting_get_elem(s, (unsigned int)i)) != NULL)
+		s = e;
+	snprintf(ekey, sizeof(ekey), "%s[%zu]", keyof(key, x->pre, name), i);
+	va_start(ap, fmt);
+	vperr(x->p, config_setting_source_file(s), config_setting_source_line(s), ekey, fmt, ap);
+	va_end(ap);
+}
+
+bool
+config_has(const struct config_ctx *x, const char *name)
+{
+	return config_setting_get_member(x->setting, name) != NULL;
+}
+
+int
+config_string(struct config_ctx *x, const char *name, const char **out)
+{
+	return get_string(x->p, x->setting, x->pre, name, out);
+}
+
+int
+config_pairs(struct config_ctx *x, const char *name, const char *what, double **out, size_t *n)
+{
+	return get_pairs(x->p, x->setting, x->pre, name, what, out, n);
+}
+
+int
+config_list(struct config_ctx *x, const char *name)
+{
+	const config_setting_t *list = config_setting_get_member(x->setting, name);
+	int n;
+
+	if (list == NULL)
+		return 0;
+	if (!config_setting_is_list(list)) {
+		config_error(x, name, "expected a list of groups");
+		return -1;
+	}
+	if ((n = config_setting_length(list)) == 0) {
+		config_error(x, name, "must not be empty");
+		return -1;
+	}
+	return n;
+}
+
+int
+config_entry(struct config_ctx *x, const char *name, size_t i, const struct cfg_key *keys,
+    void *base, struct config_ctx *e)
+{
+	const config_setting_t *list = config_setting_get_member(x->setting, name), *g;
+	config_setting_t *s;
+	char key[KEY_MAX];
+	int n;
+
+	e->p = x->p;
+	e->driver = NULL;
+	e->setting = g = config_setting_get_elem(list, (unsigned int)i);
+	n = snprintf(e->pre, sizeof(e->pre), "%s.%s[%zu]", x->pre, name, i);
+	assert(n > 0 && (size_t)n < sizeof(e->pre));
+	/* An entry that is no group still gets its defaults: checks read them. */
+	for (const struct cfg_key *k = keys; k->name != NULL; k++)
+		key_default(k, base);
+	if (!config_setting_is_group(g)) {
+		perr(x->p, g, e->pre, "expected a group");
+		return BAD;
+	}
+	for (n = 0; n < config_setting_length(g); n++) {
+		s = config_setting_get_elem(g, (unsigned int)n);
+		if (key_find(keys, config_setting_name(s)) == NULL)
+			perr(x->p, s, keyof(key, e->pre, config_setting_name(s)), "unknown key");
+	}
+	parse_keys(x->p, g, e->pre, keys, base, NULL);
+	return PRESENT;
+}
+
+void *
+config_calloc(struct config_ctx *x, size_t n, size_t size)
+{
+	return xcalloc(x->p, n, size);
 }
 
 static void
@@ -1382,25 +1297,18 @@ parse_sensor(struct parser *p, const config_setting_t *g, size_t i)
 	struct config *c = p->conf;
 	struct sensor_cfg *sc = &c->sensors[i];
 	const struct sensor_driver *drv = NULL;
-	struct sensor_keys sk = {
-		.dev = { .address = -1 },
-		.gpio = { .line = -1, .debounce_ms = 50 },
-		.modbus = { .port = 502, .baud = 9600, .parity = 'N', .data_bits = 8,
-		    .stop_bits = 1, .unit = 1, .timeout_ms = 500 },
-	};
-	const char *const *k;
-	char pre[PRE_MAX], key[KEY_MAX], q[QUOTE_MAX], id[CONFIG_ID_MAX + 1];
-	int profile, quantity, script, r, z;
+	struct config_ctx x = { .p = p, .setting = g };
+	char key[KEY_MAX], q[QUOTE_MAX], id[CONFIG_ID_MAX + 1];
+	int r, z;
 	size_t j;
 
-	snprintf(pre, sizeof(pre), "sensors[%zu]", i);
-	check_keys(p, g, pre, sensor_keys);
-	if (get_id(p, g, pre, "id", id, true) == PRESENT &&
+	snprintf(x.pre, sizeof(x.pre), "sensors[%zu]", i);
+	if (get_id(p, g, x.pre, "id", id, true) == PRESENT &&
 	    (sc->id = pool_strdup(p, id)) != NULL) {
 		for (j = 0; j < i; j++)
 			if (strcmp(c->sensors[j].id, sc->id) == 0) {
 				perr(p, config_setting_get_member(g, "id"),
-				    keyof(key, pre, "id"),
+				    keyof(key, x.pre, "id"),
 				    "duplicate id \"%s\" (first at line %d)",
 				    sc->id, c->sensors[j].line);
 				break;
@@ -1409,45 +1317,31 @@ parse_sensor(struct parser *p, const config_setting_t *g, size_t i)
 	if (sc->id == NULL)
 		sc->id = "";
 	/* Whether that zone exists is checked once all zones are known. */
-	if (get_id(p, g, pre, "zone", id, true) == PRESENT)
+	if (get_id(p, g, x.pre, "zone", id, true) == PRESENT)
 		sc->zone = (z = config_zone_index(c, id)) >= 0 ? c->zones[z].id :
 		    pool_strdup(p, id);
 	if (sc->zone == NULL)
 		sc->zone = "";
-	if ((r = pool_string(p, g, pre, "driver", &sc->driver)) == ABSENT)
-		perr(p, g, keyof(key, pre, "driver"), "missing");
+	if ((r = pool_string(p, g, x.pre, "driver", &sc->driver)) == ABSENT)
+		perr(p, g, keyof(key, x.pre, "driver"), "missing");
 	else if (r == PRESENT && (drv = sensor_driver_find(sc->driver)) == NULL)
 		perr(p, config_setting_get_member(g, "driver"),
-		    keyof(key, pre, "driver"), "unknown driver %s",
-		    quote(q, sc->driver));
-	get_double(p, g, pre, "interval", 0.01, 86400, &sc->interval);
-	get_double(p, g, pre, "read_delay", 0, 10, &sk.sim.read_delay);
+		    keyof(key, x.pre, "driver"), "unknown driver %s",
+		    config_quote(q, sc->driver));
+	get_double(p, g, x.pre, "interval", 0.01, 86400, &sc->interval);
+	get_bool(p, g, x.pre, "spike_filter", &sc->spike_filter);
+	check_sensor_keys(p, g, x.pre, drv);
+	if (drv == NULL)
+		return;
 
-	profile = pool_string(p, g, pre, "profile", &sk.sim.profile);
-	quantity = get_quantity(p, g, pre, &sk.sim.quantity);
-	script = parse_script(p, g, pre, &sk.sim);
-	parse_fail(p, g, pre, &sk.sim);
-
-	get_bool(p, g, pre, "spike_filter", &sc->spike_filter);
-	parse_hw_keys(p, g, pre, &sk);
-
-	if (drv != NULL)
-		sc->kind = sensor_kind_of(drv->name);
-	if (drv != NULL && sc->kind == SENSOR_SIM) {
-		check_sim(p, g, pre, &sk.sim, profile, quantity, script);
-		for (k = hw_keys; *k != NULL; k++)
-			if (config_setting_get_member(g, *k) != NULL)
-				perr(p, config_setting_get_member(g, *k),
-				    keyof(key, pre, *k), "not used by driver \"sim\"");
-	} else if (drv != NULL) {
-		/* A script on a real sensor would be silently ignored: say so. */
-		for (k = sim_only_keys; *k != NULL; k++)
-			if (config_setting_get_member(g, *k) != NULL)
-				perr(p, config_setting_get_member(g, *k),
-				    keyof(key, pre, *k), "only for the sim driver");
-		check_hw_keys(p, g, pre, sc, &sk);
-	}
-	sensor_keep(sc, &sk);
+	/* A device without an address of its own: the part's default (config.h). */
+	sc->kind = drv->kind;
+	if (sc->kind == SENSOR_DEVICE)
+		sc->dev.address = -1;
+	x.driver = drv->name;
+	parse_keys(p, g, x.pre, drv->keys, sc, drv->name);
+	if (drv->configure != NULL)
+		drv->configure(&x, sc);
 }
 
 static void
@@ -1470,7 +1364,6 @@ parse_sensors(struct parser *p, const config_setting_t *root)
 		c->sensors[i].zone = "";
 		c->sensors[i].line = (int)config_setting_source_line(g);
 		c->sensors[i].interval = SENSOR_INTERVAL_DEFAULT;
-		c->sensors[i].dev.address = -1;
 		c->sensors[i].spike_filter = true;
 		if (!config_setting_is_group(g)) {
 			snprintf(pre, sizeof(pre), "sensors[%zu]", i);
@@ -1530,7 +1423,7 @@ parse_alarm(struct parser *p, const config_setting_t *g, const char *pre,
 		if ((r = alarm_type_from_name(v)) < 0)
 			perr(p, config_setting_get_member(g, "type"), keyof(key, pre, "type"),
 			    "unknown type %s (want threshold, excursion, rate, stale, fault, door, "
-			    "store_full or uplink_down)", quote(q, v));
+			    "store_full or uplink_down)", config_quote(q, v));
 		else
 			type = (enum alarm_type)r;
 	}
@@ -1541,7 +1434,7 @@ parse_alarm(struct parser *p, const config_setting_t *g, const char *pre,
 		else if (strcmp(sev, "warning") != 0)
 			perr(p, config_setting_get_member(g, "severity"),
 			    keyof(key, pre, "severity"), "%s is not warning or critical",
-			    quote(q, sev));
+			    config_quote(q, sev));
 	}
 	gateway = type == ALARM_TYPE_STORE_FULL || type == ALARM_TYPE_UPLINK_DOWN;
 
@@ -1557,7 +1450,7 @@ parse_alarm(struct parser *p, const config_setting_t *g, const char *pre,
 		if (sid != NULL) {
 			if ((si = config_sensor_index(p->conf, sid)) < 0)
 				perr(p, config_setting_get_member(g, "sensor"),
-				    keyof(key, pre, "sensor"), "unknown sensor %s", quote(q, sid));
+				    keyof(key, pre, "sensor"), "unknown sensor %s", config_quote(q, sid));
 			else
 				memcpy(a->sensor, sid, strlen(sid) + 1);
 		}
@@ -1566,11 +1459,11 @@ parse_alarm(struct parser *p, const config_setting_t *g, const char *pre,
 
 			if (zi < 0)
 				perr(p, config_setting_get_member(g, "zone"),
-				    keyof(key, pre, "zone"), "unknown zone %s", quote(q, zid));
+				    keyof(key, pre, "zone"), "unknown zone %s", config_quote(q, zid));
 			else if (si >= 0 && strcmp(p->conf->sensors[si].zone, zid) != 0)
 				perr(p, config_setting_get_member(g, "sensor"),
 				    keyof(key, pre, "sensor"), "sensor %s is in zone %s, not %s",
-				    quote(q, sid), p->conf->sensors[si].zone, zid);
+				    config_quote(q, sid), p->conf->sensors[si].zone, zid);
 			else
 				memcpy(a->zone, zid, strlen(zid) + 1);
 		}
@@ -1580,7 +1473,7 @@ parse_alarm(struct parser *p, const config_setting_t *g, const char *pre,
 
 	quantity_needed = type == ALARM_TYPE_THRESHOLD || type == ALARM_TYPE_EXCURSION ||
 	    type == ALARM_TYPE_RATE;
-	if ((r = get_quantity(p, g, pre, &a->quantity)) == ABSENT && quantity_needed)
+	if ((r = get_quantity(p, g, pre, "quantity", &a->quantity)) == ABSENT && quantity_needed)
 		perr(p, g, keyof(key, pre, "quantity"), "missing");
 	a->has_quantity = r == PRESENT;
 
@@ -1722,7 +1615,7 @@ parse_output(struct parser *p, const config_setting_t *g, const char *pre, size_
 		perr(p, g, keyof(key, pre, "driver"), "missing");
 	else if (r == PRESENT && output_driver_find(o->driver) == NULL)
 		perr(p, config_setting_get_member(g, "driver"), keyof(key, pre, "driver"),
-		    "unknown output driver %s (want gpio-output)", quote(q, o->driver));
+		    "unknown output driver %s (want gpio-output)", config_quote(q, o->driver));
 	if (take_string(p, g, pre, "chip", &o->chip) == ABSENT)
 		perr(p, g, keyof(key, pre, "chip"), "missing");
 	if (get_int(p, g, pre, "line", 0, 65535, &o->gpio_line) == ABSENT)
@@ -1737,7 +1630,7 @@ parse_output(struct parser *p, const config_setting_t *g, const char *pre, size_
 			;
 		if (k == OUTPUT_ROLE_COUNT)
 			perr(p, config_setting_get_member(g, "role"), keyof(key, pre, "role"),
-			    "%s is not buzzer, relay or lamp", quote(q, v));
+			    "%s is not buzzer, relay or lamp", config_quote(q, v));
 		else
 			o->role = (enum output_role)k;
 	}
@@ -1747,7 +1640,7 @@ parse_output(struct parser *p, const config_setting_t *g, const char *pre, size_
 		else if (strcmp(v, "warning") != 0)
 			perr(p, config_setting_get_member(g, "severity"),
 			    keyof(key, pre, "severity"), "%s is not warning or critical",
-			    quote(q, v));
+			    config_quote(q, v));
 	}
 	if ((zs = config_setting_get_member(g, "zones")) == NULL)
 		return;
@@ -1772,7 +1665,7 @@ parse_output(struct parser *p, const config_setting_t *g, const char *pre, size_
 		}
 		v = config_setting_get_string(e);
 		if (config_zone_index(p->conf, v) < 0)
-			perr(p, e, ekey, "unknown zone %s", quote(q, v));
+			perr(p, e, ekey, "unknown zone %s", config_quote(q, v));
 		else
 			memcpy(o->zones[k], v, strlen(v) + 1);
 	}
@@ -1916,40 +1809,25 @@ next:
 	p->dir = saved_dir;
 }
 
-/* Modbus sensors on one serial line share its settings: one port, one baud rate. */
+/* What a driver checks of its sensors together (units on one serial line). */
 static void
-check_modbus_lines(struct parser *p, const config_setting_t *root)
+check_shared(struct parser *p, const config_setting_t *root)
 {
 	const struct config *c = p->conf;
 	const config_setting_t *list = config_setting_get_member(root, "sensors");
-	char key[KEY_MAX];
+	const struct sensor_driver *drv;
+	struct config_ctx x = { .p = p };
 
 	for (size_t i = 0; list != NULL && i < c->nsensors; i++) {
-		const struct modbus_cfg *a = &c->sensors[i].modbus;
+		const struct sensor_cfg *sc = &c->sensors[i];
 
-		if (c->sensors[i].kind != SENSOR_MODBUS || a->device == NULL)
+		if (sc->driver == NULL || (drv = sensor_driver_find(sc->driver)) == NULL ||
+		    drv->check_shared == NULL)
 			continue;
-		for (size_t j = 0; j < i; j++) {
-			const struct modbus_cfg *b = &c->sensors[j].modbus;
-
-			if (c->sensors[j].kind != SENSOR_MODBUS ||
-			    b->device == NULL || strcmp(a->device, b->device) != 0)
-				continue;
-			if (a->baud != b->baud || a->parity != b->parity ||
-			    a->data_bits != b->data_bits || a->stop_bits != b->stop_bits) {
-				snprintf(key, sizeof(key), "sensors[%zu].device", i);
-				perr(p, config_setting_get_elem(list, (unsigned int)i), key,
-				    "\"%s\" is also sensors[%zu]'s line (line %d) with other settings: "
-				    "units on one line share baud, parity, data_bits and stop_bits",
-				    a->device, j, c->sensors[j].line);
-			} else if (a->unit == b->unit) {
-				snprintf(key, sizeof(key), "sensors[%zu].unit", i);
-				perr(p, config_setting_get_elem(list, (unsigned int)i), key,
-				    "unit %d on \"%s\" is also sensors[%zu] (line %d)", a->unit,
-				    a->device, j, c->sensors[j].line);
-			}
-			break;
-		}
+		x.setting = config_setting_get_elem(list, (unsigned int)i);
+		x.driver = drv->name;
+		snprintf(x.pre, sizeof(x.pre), "sensors[%zu]", i);
+		drv->check_shared(&x, c, i);
 	}
 }
 
@@ -2043,7 +1921,7 @@ parse_root(struct parser *p, const config_setting_t *root)
 	parse_zones(p, root);
 	parse_sensors(p, root);
 	link_sensors(p, root);
-	check_modbus_lines(p, root);
+	check_shared(p, root);
 	parse_alarms(p, root);
 	parse_outputs(p, root);
 	finish(p, store_path);
@@ -2148,7 +2026,7 @@ include_file(struct parser *p, struct include_scan *sc, const char *file,
 		st.st_mode = 0;		/* say "not a regular file" */
 	if (!S_ISREG(st.st_mode)) {
 		perr_at(p, file, line, "@include", "cannot read %s: %s",
-		    quote(q, sc->name), S_ISDIR(st.st_mode) ? strerror(EISDIR) :
+		    config_quote(q, sc->name), S_ISDIR(st.st_mode) ? strerror(EISDIR) :
 		    "not a regular file");
 		close(fd);
 		sc->stop = true;
@@ -2164,7 +2042,7 @@ include_file(struct parser *p, struct include_scan *sc, const char *file,
 	}
 	if ((err = scan_includes(p, sc, fp, inc, depth + 1)) != 0) {
 		perr_at(p, file, line, "@include", "cannot read %s: %s",
-		    quote(q, inc), strerror(err));
+		    config_quote(q, inc), strerror(err));
 		sc->stop = true;
 	}
 	fclose(fp);
@@ -2429,13 +2307,12 @@ config_free(struct config *c)
 	free(c->zones);
 	for (i = 0; i < c->nsensors; i++) {
 		struct sensor_cfg *s = &c->sensors[i];
+		const struct sensor_driver *drv;
 
-		if (s->kind == SENSOR_SIM) {
-			free(s->sim.script);
-			free(s->sim.fail);
-		} else if (s->kind == SENSOR_MODBUS) {
-			free(s->modbus.regs);
-		}
+		/* Only a sensor whose driver was found has been configured. */
+		if (s->driver != NULL && (drv = sensor_driver_find(s->driver)) != NULL &&
+		    drv->unconfigure != NULL)
+			drv->unconfigure(s);
 	}
 	free(c->sensors);
 	while (c->strings != NULL) {

@@ -82,7 +82,7 @@ struct modbus_cfg {
 	int	 stop_bits;		/* RTU: default 1 */
 	int	 unit;			/* slave id 1..247, default 1 */
 	int	 timeout_ms;		/* answer timeout, default 500 */
-	char	 parity;		/* RTU: 'N' (default), 'E' or 'O' */
+	int	 parity;		/* RTU: 'N' (default), 'E' or 'O' */
 };
 
 /*
@@ -233,6 +233,97 @@ struct config {
 	struct output_cfg *outputs;
 	size_t	 noutputs;
 };
+
+/*
+ * A driver's configuration keys, as a table config.c walks: each driver
+ * (a file in sensors/) declares the keys of its sensor groups -- beyond id, zone,
+ * driver, interval and spike_filter, which every sensor has -- in a
+ * { NULL }-terminated array of these, reachable as its descriptor's .keys
+ * (sensor.h).  config.c knows no driver: it sets each key's default, parses
+ * what the file gives by the key's type into the field at .off, and names
+ * file, line and full key in every error.  A key of another driver's table
+ * is "not used by driver"; a key of none is "unknown".
+ */
+enum cfg_type {
+	CFG_INT,		/* int in min..max; or one of values[] when given */
+	CFG_DOUBLE,		/* double in min..max (max INFINITY: no upper bound) */
+	CFG_STRING,		/* const char *: non-empty text, in the config's pool */
+	CFG_BOOL,		/* bool */
+	CFG_ENUM,		/* int: one of names[]; stores codes[i], or i without codes */
+	CFG_QUANTITY,		/* int (enum quantity): a quantity's name */
+	CFG_HOOK,		/* parsed by the driver's configure(); the table only names it */
+};
+
+struct cfg_key {
+	const char	*name;
+	enum cfg_type	 type;
+	size_t		 off;		/* the field it fills, from the table's base */
+	size_t		 size;		/* sizeof that field: config.c checks it fits the type */
+	double		 min, max;	/* CFG_INT, CFG_DOUBLE */
+	double		 def;		/* default: a number, 0/1, or a code of CFG_ENUM */
+	const int	*values;	/* CFG_INT: the only values allowed, 0-terminated */
+	const char *const *names;	/* CFG_ENUM: NULL-terminated */
+	const int	*codes;		/* CFG_ENUM: what each name stores; NULL: its index */
+	bool		 required;	/* absent is an error; def then only fills the field */
+};
+
+/* The size of the field a key of that type fills (0 for CFG_HOOK). */
+size_t	 config_key_size(enum cfg_type);
+
+/* .off and .size of a field: CFG_FIELD(struct sensor_cfg, modbus.baud). */
+#define CFG_FIELD(type, member) \
+	.off = offsetof(type, member), .size = sizeof(((type *)0)->member)
+
+/* What a getter found. */
+#define CONFIG_ABSENT	0
+#define CONFIG_PRESENT	1
+#define CONFIG_BAD	(-1)
+
+#define CONFIG_PRE_MAX	96		/* "sensors[12].registers[3]" */
+#define CONFIG_QUOTE_MAX 256
+
+struct parser;
+
+/*
+ * A group being parsed, as a driver's hooks see it: config.c fills it and
+ * the hooks only hand it back.  setting is libconfig's, which only
+ * config.c includes.
+ */
+struct config_ctx {
+	struct parser	*p;
+	const void	*setting;		/* the group */
+	char		 pre[CONFIG_PRE_MAX];	/* its key, "sensors[2]" */
+	const char	*driver;		/* named by "missing (driver ... needs it)" */
+};
+
+/* An error about the key NAME of the group, at NAME's line (else the group's). */
+void	 config_error(struct config_ctx *, const char *name, const char *fmt, ...)
+	    __attribute__((format(printf, 3, 4)));
+/* An error about entry I of the list NAME ("NAME[I]"), at that entry's line. */
+void	 config_error_at(struct config_ctx *, const char *name, size_t i, const char *fmt, ...)
+	    __attribute__((format(printf, 4, 5)));
+/* Whether the group has a setting NAME. */
+bool	 config_has(const struct config_ctx *, const char *name);
+/* The string NAME, non-empty and good text; *out points into the file's tree. */
+int	 config_string(struct config_ctx *, const char *name, const char **out);
+/*
+ * The list NAME of (a, b) number pairs, as a malloc'd array of 2 * *n
+ * doubles (caller frees).  CONFIG_PRESENT even for an empty list (*out NULL).
+ */
+int	 config_pairs(struct config_ctx *, const char *name, const char *what, double **out,
+	    size_t *n);
+/*
+ * The list NAME of groups: its length, 0 when absent, or -1 when it is no
+ * list or empty (reported).  config_entry parses its entry I by KEYS into
+ * BASE and gives *entry, the context for errors about that entry.
+ */
+int	 config_list(struct config_ctx *, const char *name);
+int	 config_entry(struct config_ctx *, const char *name, size_t i, const struct cfg_key *keys,
+	    void *base, struct config_ctx *entry);
+/* calloc that counts a failure as the configuration's "out of memory"; n 0: NULL. */
+void	*config_calloc(struct config_ctx *, size_t n, size_t size);
+/* S in double quotes for a message, escaped where it is not good text. */
+const char *config_quote(char buf[CONFIG_QUOTE_MAX], const char *s);
 
 /*
  * Parse and validate PATH.  On success returns a new config (free it with

@@ -16,10 +16,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "config.h"
 #include "quantity.h"
-
-struct config;
-struct sensor_cfg;
 
 #define SENSOR_MAX_READINGS 4
 
@@ -80,6 +78,24 @@ struct sensor_driver {
 	int		(*scan)(const struct config *, FILE *out);
 	/* Seconds: never read faster than this, failed reads included (DHT: 2). 0: no limit. */
 	double		 min_interval;
+
+	/*
+	 * Configuration.  kind: which block of struct sensor_cfg's union the
+	 * driver uses.  keys: the keys of its sensor groups (config.h), a
+	 * { NULL }-terminated table with fields relative to struct
+	 * sensor_cfg; NULL: none.  config.c sets their defaults and parses
+	 * them; then configure(), when set, parses the keys the table marks
+	 * CFG_HOOK and checks what one key cannot (one that needs another).
+	 * check_shared() is called for each of the driver's sensors once all
+	 * are parsed, to check it against the ones before it (units on one
+	 * serial line).  unconfigure() frees what configure() allocated.
+	 * All three report through config_error() and may be NULL.
+	 */
+	enum sensor_kind kind;
+	const struct cfg_key *keys;
+	void		(*configure)(struct config_ctx *, struct sensor_cfg *);
+	void		(*check_shared)(struct config_ctx *, const struct config *, size_t i);
+	void		(*unconfigure)(struct sensor_cfg *);
 };
 
 /* For .blocks of drivers whose every read may block (sysfs reads that wait on the kernel). */

@@ -33,6 +33,9 @@
  * before it reads one): every bus/iio/devices/iio:deviceN whose name file
  * says "dht11", the kernel driver's name for both, with a dht22 snippet
  * and a note that DHT11 parts want driver "dht11".
+ *
+ * Configuration keys (dht_keys, at the bottom, for both parts): device, the
+ * IIO directory, required.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -183,6 +186,12 @@ dht_scan(const struct config *conf, FILE *out)
 	return found;
 }
 
+/* Configuration: the IIO directory, for both parts, which the driver cannot do without. */
+static const struct cfg_key dht_keys[] = {
+	{ "device", CFG_STRING, CFG_FIELD(struct sensor_cfg, dev.device), .required = true },
+	{ NULL },
+};
+
 const struct sensor_driver dht22_driver = {
 	.name = "dht22",
 	.open = dht_open,
@@ -191,6 +200,8 @@ const struct sensor_driver dht22_driver = {
 	.blocks = sensor_blocks_always,	/* the kernel bit-bangs the frame while we wait */
 	.scan = dht_scan,		/* lists DHT11 parts too: one kernel driver */
 	.min_interval = 2.0,		/* the parts need 2 s between measurements */
+	.kind = SENSOR_DEVICE,
+	.keys = dht_keys,
 };
 
 const struct sensor_driver dht11_driver = {
@@ -200,4 +211,6 @@ const struct sensor_driver dht11_driver = {
 	.close = dht_close,
 	.blocks = sensor_blocks_always,	/* the kernel bit-bangs the frame while we wait */
 	.min_interval = 2.0,		/* the parts need 2 s between measurements */
+	.kind = SENSOR_DEVICE,
+	.keys = dht_keys,
 };

@@ -77,6 +77,11 @@
  *
  * libgpiod is thread-aware, not thread-safe: everything here runs on the
  * main thread, and nothing blocks (.blocks = NULL).
+ *
+ * Configuration keys of gpio-contact (contact_keys, at the bottom): chip and
+ * line (0..65535), required; active_low (false); debounce_ms 0..10000 (50);
+ * bias as-is, disable, pull-up or pull-down (as-is).  gpio-output is an
+ * output, configured in config.c with the outputs.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -534,6 +539,29 @@ output_set(void *state, bool on)
 	return gpiod_line_set_value(o->line, on ? 1 : 0) < 0 ? gpio_err() : 0;
 }
 
+/*
+ * Configuration of a door contact: its chip and line, which the driver
+ * cannot do without, the level that means open, the debounce and the bias.
+ * (gpio-output is configured as an output, in config.c.)
+ */
+static const char *const contact_biases[] = { "as-is", "disable", "pull-up", "pull-down", NULL };
+static const int contact_bias_codes[] = {
+	GPIO_BIAS_AS_IS, GPIO_BIAS_DISABLE, GPIO_BIAS_PULL_UP, GPIO_BIAS_PULL_DOWN
+};
+
+#define CONTACT_KEY(member) CFG_FIELD(struct sensor_cfg, gpio.member)
+static const struct cfg_key contact_keys[] = {
+	{ "chip", CFG_STRING, CONTACT_KEY(chip), .required = true },
+	{ "line", CFG_INT, CONTACT_KEY(line), .min = 0, .max = 65535, .def = -1, .required = true },
+	{ "active_low", CFG_BOOL, CONTACT_KEY(active_low) },
+	{ "debounce_ms", CFG_INT, CONTACT_KEY(debounce_ms), .min = 0, .max = GPIO_DEBOUNCE_MAX,
+	    .def = 50 },
+	{ "bias", CFG_ENUM, CONTACT_KEY(bias), .def = GPIO_BIAS_AS_IS, .names = contact_biases,
+	    .codes = contact_bias_codes },
+	{ NULL },
+};
+#undef CONTACT_KEY
+
 const struct sensor_driver gpio_contact_driver = {
 	.name = "gpio-contact",
 	.open = contact_open,
@@ -543,6 +571,8 @@ const struct sensor_driver gpio_contact_driver = {
 	.event_fd = contact_event_fd,
 	.events = contact_events,
 	.scan = contact_scan,
+	.kind = SENSOR_GPIO,
+	.keys = contact_keys,
 };
 
 const struct output_driver gpio_output_driver = {

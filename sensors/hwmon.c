@@ -36,6 +36,9 @@
  * "hwmon-" + name for each that has either.  A second device of a name is
  * listed as one this driver cannot reach.  The SoC's own sensors
  * (cpu_thermal) are listed like any other: leave them out of a zone.
+ *
+ * Configuration keys (hwmon_keys, at the bottom): device, the chip's hwmon
+ * name, required.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -252,6 +255,12 @@ out_free:
 	return found;
 }
 
+/* Configuration: the chip's hwmon name, which the driver cannot do without. */
+static const struct cfg_key hwmon_keys[] = {
+	{ "device", CFG_STRING, CFG_FIELD(struct sensor_cfg, dev.device), .required = true },
+	{ NULL },
+};
+
 const struct sensor_driver hwmon_driver = {
 	.name = "hwmon",
 	.open = hwmon_open,
@@ -259,4 +268,6 @@ const struct sensor_driver hwmon_driver = {
 	.close = hwmon_close,
 	.blocks = sensor_blocks_always,	/* the kernel converts while we wait */
 	.scan = hwmon_scan,
+	.kind = SENSOR_DEVICE,
+	.keys = hwmon_keys,
 };

@@ -81,6 +81,10 @@
  * SHT3x answered, for the SHT4x serial number (0x89); 0x62 for the SCD4x
  * serial number (0x3682), and when that is NACKed, data-ready (answered
  * while measuring).  All of them read, none changes anything.
+ *
+ * Configuration keys (sht3x_keys, sht4x_keys, scd4x_keys, at the bottom):
+ * device, the i2c-dev node, required; address 0x03..0x77, by default the
+ * part's own (0x44 for the SHTs, 0x62 for the SCD4x).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -501,6 +505,21 @@ i2c_scan(const struct config *conf, FILE *out)
 	return found;
 }
 
+/*
+ * Configuration: the bus's device node, which the driver cannot do
+ * without, and the part's address, by default its usual one.
+ */
+#define I2C_KEYS(def_addr) { \
+	{ "device", CFG_STRING, CFG_FIELD(struct sensor_cfg, dev.device), .required = true }, \
+	{ "address", CFG_INT, CFG_FIELD(struct sensor_cfg, dev.address), .min = I2C_ADDR_MIN, \
+	    .max = I2C_ADDR_MAX, .def = (def_addr) }, \
+	{ NULL }, \
+}
+static const struct cfg_key sht3x_keys[] = I2C_KEYS(SHT_ADDR);
+static const struct cfg_key sht4x_keys[] = I2C_KEYS(SHT_ADDR);
+static const struct cfg_key scd4x_keys[] = I2C_KEYS(SCD4X_ADDR);
+#undef I2C_KEYS
+
 const struct sensor_driver sht3x_driver = {
 	.name = "sht3x",
 	.open = sht3x_open,
@@ -509,6 +528,8 @@ const struct sensor_driver sht3x_driver = {
 	.blocks = sensor_blocks_always,	/* sleeps through the conversion */
 	.bus = sensor_bus_of,		/* one worker per adapter or line */
 	.scan = i2c_scan,		/* finds SHT4x and SCD4x too */
+	.kind = SENSOR_DEVICE,
+	.keys = sht3x_keys,
 };
 
 const struct sensor_driver sht4x_driver = {
@@ -518,6 +539,8 @@ const struct sensor_driver sht4x_driver = {
 	.close = i2c_close,
 	.blocks = sensor_blocks_always,	/* sleeps through the conversion */
 	.bus = sensor_bus_of,		/* one worker per adapter or line */
+	.kind = SENSOR_DEVICE,
+	.keys = sht4x_keys,
 };
 
 const struct sensor_driver scd4x_driver = {
@@ -527,4 +550,6 @@ const struct sensor_driver scd4x_driver = {
 	.close = scd4x_close,
 	.blocks = sensor_blocks_always,	/* sleeps through the command times */
 	.bus = sensor_bus_of,		/* one worker per adapter or line */
+	.kind = SENSOR_DEVICE,
+	.keys = scd4x_keys,
 };

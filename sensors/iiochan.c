@@ -81,6 +81,9 @@
  * version order, with the quantities it has and, for each that has any, a
  * snippet with id "iio-" + name.  Two devices of one name are listed as
  * unreadable.  Nothing is read: an SCD4x would take seconds per file.
+ *
+ * Configuration keys (iioc_keys, at the bottom): device, the IIO device's
+ * name, required.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -465,6 +468,12 @@ out_free:
 	return found;
 }
 
+/* Configuration: the IIO device's name, which the driver cannot do without. */
+static const struct cfg_key iioc_keys[] = {
+	{ "device", CFG_STRING, CFG_FIELD(struct sensor_cfg, dev.device), .required = true },
+	{ NULL },
+};
+
 const struct sensor_driver iio_driver = {
 	.name = "iio",
 	.open = iioc_open,
@@ -472,4 +481,6 @@ const struct sensor_driver iio_driver = {
 	.close = iioc_close,
 	.blocks = sensor_blocks_always,	/* the chip drivers talk to the bus while we wait */
 	.scan = iioc_scan,
+	.kind = SENSOR_DEVICE,
+	.keys = iioc_keys,
 };

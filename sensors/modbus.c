@@ -84,6 +84,16 @@
  * its values fit a preset, a sensor snippet to paste.
  *
  * Names here start with mb_: libmodbus owns the modbus_ prefix.
+ *
+ * Configuration keys (mb_keys, at the bottom): device (RTU) or host (TCP),
+ * one of them; port 1..65535 (502, TCP only); baud, one of mb_bauds, the
+ * rates libmodbus can set (9600); parity none, even or odd (none);
+ * data_bits 7..8 (8); stop_bits 1..2 (1); unit 1..247 (1); timeout_ms
+ * 10..10000 (500); and map (a preset's name) or registers (a list of
+ * groups: quantity and register required, function holding or input,
+ * scale, offset, signed), one of them.  baud, parity, data_bits and
+ * stop_bits are for RTU only, and sensors on one serial line must agree on
+ * them and have units of their own (mb_check_shared).
  */
 #include <errno.h>
 #include <math.h>
@@ -152,15 +162,22 @@ struct mb_sensor {
 static pthread_mutex_t	 mb_lines_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct mb_line	*mb_lines;
 
+/*
+ * The rates libmodbus 3.1.6 can set on Linux: those its RTU backend maps
+ * to a termios B constant (modbus-rtu.c).  It runs any other rate at 9600
+ * without a word, 2000000 included (it has no case for B2000000), so the
+ * driver refuses them and the configuration takes exactly this list
+ * ("baud" in mb_keys).  0-terminated.
+ */
+static const int mb_bauds[] = { 110, 300, 600, 1200, 2400, 4800, 9600, 19200, 38400,
+	57600, 115200, 230400, 460800, 500000, 576000, 921600, 1000000, 1152000, 1500000,
+	2500000, 3000000, 3500000, 4000000, 0 };
+
 static bool
 mb_baud_known(int baud)
 {
-	/* libmodbus runs any other rate at 9600 without a word: refuse it. */
-	static const int rates[] = { 110, 300, 600, 1200, 2400, 4800, 9600, 19200, 38400,
-	    57600, 115200, 230400, 460800, 500000, 576000, 921600, 1000000 };
-
-	for (size_t i = 0; i < sizeof(rates) / sizeof(rates[0]); i++)
-		if (rates[i] == baud)
+	for (size_t i = 0; mb_bauds[i] != 0; i++)
+		if (mb_bauds[i] == baud)
 			return true;
 	return false;
 }
@@ -701,6 +718,182 @@ mb_scan(const struct config *conf, FILE *out)
 	return found;
 }
 
+/*
+ * Configuration.  The keys a modbus sensor group may hold; "map" and
+ * "registers" are parsed by mb_configure, and mb_check_shared compares
+ * the units on one serial line.
+ */
+static const char *const mb_parities[] = { "none", "even", "odd", NULL };
+static const int mb_parity_codes[] = { 'N', 'E', 'O' };
+
+#define MB_KEY(member) CFG_FIELD(struct sensor_cfg, modbus.member)
+static const struct cfg_key mb_keys[] = {
+	{ "device", CFG_STRING, MB_KEY(device) },
+	{ "host", CFG_STRING, MB_KEY(host) },
+	{ "port", CFG_INT, MB_KEY(port), .min = 1, .max = 65535, .def = MB_DEFAULT_PORT },
+	{ "baud", CFG_INT, MB_KEY(baud), .min = 110, .max = 4000000, .def = MB_DEFAULT_BAUD,
+	    .values = mb_bauds },
+	{ "parity", CFG_ENUM, MB_KEY(parity), .def = 'N', .names = mb_parities,
+	    .codes = mb_parity_codes },
+	{ "data_bits", CFG_INT, MB_KEY(data_bits), .min = 7, .max = 8, .def = 8 },
+	{ "stop_bits", CFG_INT, MB_KEY(stop_bits), .min = 1, .max = 2, .def = 1 },
+	{ "unit", CFG_INT, MB_KEY(unit), .min = 1, .max = 247, .def = 1 },
+	{ "timeout_ms", CFG_INT, MB_KEY(timeout_ms), .min = 10, .max = 10000,
+	    .def = MB_DEFAULT_TIMEOUT_MS },
+	{ .name = "map", .type = CFG_HOOK },
+	{ .name = "registers", .type = CFG_HOOK },
+	{ NULL },
+};
+#undef MB_KEY
+
+/* An entry of "registers": value = raw * scale + offset. */
+static const char *const mb_functions[] = { "holding", "input", NULL };
+static const int mb_function_codes[] = { MODBUS_FN_HOLDING, MODBUS_FN_INPUT };
+
+#define REG_KEY(member) CFG_FIELD(struct modbus_reg, member)
+static const struct cfg_key mb_reg_keys[] = {
+	{ "quantity", CFG_QUANTITY, REG_KEY(quantity), .def = -1, .required = true },
+	{ "function", CFG_ENUM, REG_KEY(fn), .def = MODBUS_FN_HOLDING, .names = mb_functions,
+	    .codes = mb_function_codes },
+	{ "register", CFG_INT, REG_KEY(reg), .min = 0, .max = 65535, .required = true },
+	{ "scale", CFG_DOUBLE, REG_KEY(scale), .min = -1e6, .max = 1e6, .def = 1 },
+	{ "offset", CFG_DOUBLE, REG_KEY(offset), .min = -1e6, .max = 1e6 },
+	{ "signed", CFG_BOOL, REG_KEY(is_signed) },
+	{ NULL },
+};
+#undef REG_KEY
+
+/* The preset register maps of the two common Chinese RS485 T/RH transmitters (top comment). */
+static const struct modbus_reg mb_map_holding_rh_t[] = {
+	{ Q_HUMIDITY, MODBUS_FN_HOLDING, 0, 0.1, 0, false },
+	{ Q_TEMPERATURE, MODBUS_FN_HOLDING, 1, 0.1, 0, true },
+};
+static const struct modbus_reg mb_map_input_t_rh[] = {
+	{ Q_TEMPERATURE, MODBUS_FN_INPUT, 1, 0.1, 0, true },
+	{ Q_HUMIDITY, MODBUS_FN_INPUT, 2, 0.1, 0, false },
+};
+
+/* "map": a preset's name. */
+static void
+mb_configure_map(struct config_ctx *x, struct modbus_cfg *m, const char *name)
+{
+	const struct modbus_reg *map = NULL;
+	char q[CONFIG_QUOTE_MAX];
+	size_t n = 2;
+
+	if (strcmp(name, "holding-rh-t") == 0)
+		map = mb_map_holding_rh_t;
+	else if (strcmp(name, "input-t-rh") == 0)
+		map = mb_map_input_t_rh;
+	else
+		config_error(x, "map", "unknown map %s (want holding-rh-t or input-t-rh, or a "
+		    "\"registers\" list)", config_quote(q, name));
+	if (map != NULL && config_has(x, "registers"))
+		config_error(x, "map", "give either map or registers, not both");
+	else if (map != NULL && (m->regs = config_calloc(x, n, sizeof(*map))) != NULL) {
+		memcpy(m->regs, map, n * sizeof(*map));
+		m->nregs = n;
+	}
+}
+
+/* "registers": a unit's own register map. */
+static void
+mb_configure_registers(struct config_ctx *x, struct modbus_cfg *m)
+{
+	struct config_ctx e;
+	int n;
+
+	if ((n = config_list(x, "registers")) <= 0)
+		return;
+	if (n > SENSOR_MAX_READINGS) {
+		config_error(x, "registers", "%d registers; a sensor gives at most %d readings "
+		    "(make it two sensors)", n, SENSOR_MAX_READINGS);
+		return;
+	}
+	if ((m->regs = config_calloc(x, (size_t)n, sizeof(*m->regs))) == NULL)
+		return;
+	m->nregs = (size_t)n;
+	for (size_t i = 0; i < m->nregs; i++) {
+		const struct modbus_reg *r = &m->regs[i];
+
+		if (config_entry(x, "registers", i, mb_reg_keys, &m->regs[i], &e) != CONFIG_PRESENT)
+			continue;
+		if (r->scale == 0)
+			config_error(&e, "scale", "must not be 0");
+		for (size_t j = 0; j < i; j++)
+			if (r->quantity >= 0 && m->regs[j].quantity == r->quantity) {
+				config_error(&e, "quantity", "%s is read twice (registers[%zu])",
+				    quantity_name(r->quantity), j);
+				break;
+			}
+	}
+}
+
+/* What one key cannot check: RTU or TCP, and a register map. */
+static void
+mb_configure(struct config_ctx *x, struct sensor_cfg *sc)
+{
+	static const char *const rtu_only[] = { "baud", "parity", "data_bits", "stop_bits", NULL };
+	struct modbus_cfg *m = &sc->modbus;
+	const char *map;
+
+	if (config_string(x, "map", &map) == CONFIG_PRESENT)
+		mb_configure_map(x, m, map);
+	else
+		mb_configure_registers(x, m);
+	if (m->device != NULL && m->host != NULL)
+		config_error(x, "host", "give either device (RTU) or host (TCP), not both");
+	else if (!config_has(x, "device") && !config_has(x, "host"))
+		config_error(x, "device",
+		    "missing (driver \"modbus\" needs device for RTU or host for TCP)");
+	if (!config_has(x, "map") && !config_has(x, "registers"))
+		config_error(x, "map", "missing (driver \"modbus\" needs map or registers)");
+	if (m->host != NULL) {
+		for (size_t k = 0; rtu_only[k] != NULL; k++)
+			if (config_has(x, rtu_only[k]))
+				config_error(x, rtu_only[k],
+				    "only for Modbus RTU (device), not TCP (host)");
+	} else if (config_has(x, "port")) {
+		config_error(x, "port", "only for Modbus TCP (host)");
+	}
+}
+
+/*
+ * Units on one serial line share its settings (mb_line_get refuses a line
+ * opened with others) and each needs a unit id of its own.
+ */
+static void
+mb_check_shared(struct config_ctx *x, const struct config *conf, size_t i)
+{
+	const struct sensor_cfg *a = &conf->sensors[i];
+	struct mb_params pa, pb;
+
+	if (a->kind != SENSOR_MODBUS || a->modbus.device == NULL || mb_params_of(a, &pa) < 0)
+		return;
+	for (size_t j = 0; j < i; j++) {
+		const struct sensor_cfg *b = &conf->sensors[j];
+
+		if (b->kind != SENSOR_MODBUS || b->modbus.device == NULL ||
+		    mb_params_of(b, &pb) < 0 || !mb_same_endpoint(&pa, &pb))
+			continue;
+		if (!mb_same_settings(&pa, &pb))
+			config_error(x, "device", "\"%s\" is also sensors[%zu]'s line (line %d) with "
+			    "other settings: units on one line share baud, parity, data_bits and "
+			    "stop_bits", pa.device, j, b->line);
+		else if (a->modbus.unit == b->modbus.unit)
+			config_error(x, "unit", "unit %d on \"%s\" is also sensors[%zu] (line %d)",
+			    a->modbus.unit, pa.device, j, b->line);
+		break;
+	}
+}
+
+static void
+mb_unconfigure(struct sensor_cfg *sc)
+{
+	free(sc->modbus.regs);
+	sc->modbus.regs = NULL;
+}
+
 const struct sensor_driver modbus_driver = {
 	.name = "modbus",
 	.open = mb_open,
@@ -709,4 +902,9 @@ const struct sensor_driver modbus_driver = {
 	.blocks = sensor_blocks_always,	/* a round trip takes tens of ms, no answer timeout_ms */
 	.bus = sensor_bus_of,		/* one worker per adapter or line */
 	.scan = mb_scan,
+	.kind = SENSOR_MODBUS,
+	.keys = mb_keys,
+	.configure = mb_configure,
+	.check_shared = mb_check_shared,
+	.unconfigure = mb_unconfigure,
 };

@@ -21,6 +21,9 @@
  * a sensor is read on a worker thread like the real blocking drivers.
  * Noise comes from a generator seeded by the sensor id, so two runs of the
  * same configuration give the same values at the same elapsed times.
+ *
+ * Configuration keys (sim_keys, at the bottom): profile, or quantity with
+ * script; fail; read_delay 0..10 s (0).
  */
 #include <errno.h>
 #include <math.h>
@@ -166,10 +169,148 @@ sim_blocks(const struct sensor_cfg *sc)
 	return sc->sim.read_delay > 0;
 }
 
+/*
+ * Configuration.  "profile", "quantity" and "read_delay" are plain keys;
+ * sim_configure parses "script" and "fail" and checks that a sensor has a
+ * profile, or a quantity with a script.
+ */
+#define SIM_KEY(member) CFG_FIELD(struct sensor_cfg, sim.member)
+static const struct cfg_key sim_keys[] = {
+	{ "profile", CFG_STRING, SIM_KEY(profile) },
+	{ "quantity", CFG_QUANTITY, SIM_KEY(quantity), .def = Q_TEMPERATURE },
+	{ .name = "script", .type = CFG_HOOK },
+	{ .name = "fail", .type = CFG_HOOK },
+	{ "read_delay", CFG_DOUBLE, SIM_KEY(read_delay), .min = 0, .max = 10 },
+	{ NULL },
+};
+#undef SIM_KEY
+
+static const char *const sim_profiles[] = { "mushroom-house", "cold-room", NULL };
+
+/* "script": (t, v) points at increasing t >= 0. */
+static int
+sim_configure_script(struct config_ctx *x, struct sim_cfg *sc)
+{
+	double *v;
+	size_t i, n;
+	int r, bad = 0;
+
+	if ((r = config_pairs(x, "script", "(t, v)", &v, &n)) != CONFIG_PRESENT)
+		return r;
+	if (n == 0) {
+		config_error(x, "script", "needs at least one (t, v) point");
+		return CONFIG_BAD;
+	}
+	for (i = 0; i < n; i++) {
+		if (v[2 * i] < 0) {
+			config_error_at(x, "script", i, "t %g is out of range (must be >= 0)",
+			    v[2 * i]);
+			bad = 1;
+		} else if (i > 0 && v[2 * i] <= v[2 * (i - 1)]) {
+			config_error_at(x, "script", i, "t %g is not after the previous point's t %g",
+			    v[2 * i], v[2 * (i - 1)]);
+			bad = 1;
+		}
+	}
+	if (bad || (sc->script = config_calloc(x, n, sizeof(*sc->script))) == NULL) {
+		free(v);
+		return CONFIG_BAD;
+	}
+	for (i = 0; i < n; i++) {
+		sc->script[i].t = v[2 * i];
+		sc->script[i].v = v[2 * i + 1];
+	}
+	sc->nscript = n;
+	free(v);
+	return CONFIG_PRESENT;
+}
+
+/* "fail": [from, to) windows, from >= 0. */
+static void
+sim_configure_fail(struct config_ctx *x, struct sim_cfg *sc)
+{
+	double *v;
+	size_t i, n;
+	int bad = 0;
+
+	if (config_pairs(x, "fail", "(from, to)", &v, &n) != CONFIG_PRESENT)
+		return;
+	for (i = 0; i < n; i++) {
+		if (v[2 * i] < 0) {
+			config_error_at(x, "fail", i, "from %g is out of range (must be >= 0)",
+			    v[2 * i]);
+			bad = 1;
+		} else if (v[2 * i] >= v[2 * i + 1]) {
+			config_error_at(x, "fail", i, "from %g is not before to %g", v[2 * i],
+			    v[2 * i + 1]);
+			bad = 1;
+		}
+	}
+	if (bad || (n > 0 && (sc->fail = config_calloc(x, n, sizeof(*sc->fail))) == NULL)) {
+		free(v);
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		sc->fail[i].from = v[2 * i];
+		sc->fail[i].to = v[2 * i + 1];
+	}
+	sc->nfail = n;
+	free(v);
+}
+
+/* A profile, or a quantity with a script. */
+static void
+sim_configure(struct config_ctx *x, struct sensor_cfg *sensor)
+{
+	struct sim_cfg *sc = &sensor->sim;
+	char q[CONFIG_QUOTE_MAX];
+	size_t k;
+	int script;
+
+	script = sim_configure_script(x, sc);
+	sim_configure_fail(x, sc);
+	if (sc->profile != NULL) {
+		for (k = 0; sim_profiles[k] != NULL && strcmp(sim_profiles[k], sc->profile) != 0;
+		    k++)
+			;
+		if (sim_profiles[k] == NULL)
+			config_error(x, "profile",
+			    "unknown profile %s (want mushroom-house or cold-room)",
+			    config_quote(q, sc->profile));
+		if (config_has(x, "quantity"))
+			config_error(x, "quantity", "not allowed with a profile");
+		if (script != CONFIG_ABSENT)
+			config_error(x, "script", "not allowed with a profile");
+		return;
+	}
+	if (config_has(x, "profile"))
+		return;		/* there but bad: reported already */
+	if (!config_has(x, "quantity") && script == CONFIG_ABSENT)
+		config_error(x, "profile", "missing (the sim driver needs a profile, or a "
+		    "quantity and a script)");
+	else if (!config_has(x, "quantity"))
+		config_error(x, "quantity", "missing (needed with a script)");
+	else if (script == CONFIG_ABSENT)
+		config_error(x, "script", "missing (needed with a quantity)");
+}
+
+static void
+sim_unconfigure(struct sensor_cfg *sc)
+{
+	free(sc->sim.script);
+	free(sc->sim.fail);
+	sc->sim.script = NULL;
+	sc->sim.fail = NULL;
+}
+
 const struct sensor_driver sim_driver = {
 	.name = "sim",
 	.open = sim_open,
 	.read = sim_read,
 	.close = sim_close,
 	.blocks = sim_blocks,
+	.kind = SENSOR_SIM,
+	.keys = sim_keys,
+	.configure = sim_configure,
+	.unconfigure = sim_unconfigure,
 };

@@ -8,6 +8,8 @@
  * errno (EIO, ETIMEDOUT, EBUSY) or with ENODEV when the device is gone.
  * sysfs_read folds all that into three answers (see sysfs.h); a driver
  * that wants fewer folds them further itself.
+ *
+ * It is no driver and owns no configuration keys.
  */
 #include <errno.h>
 #include <fcntl.h>

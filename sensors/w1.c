@@ -47,6 +47,9 @@
  * those).  The bus master (w1_bus_master1) and other slaves (a DS2413
  * switch, 3a-) are left out.  Nothing is read: a conversion takes 750 ms
  * per probe.
+ *
+ * Configuration keys (ds18b20_keys, at the bottom): device, the probe's
+ * 1-Wire id, required.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -330,6 +333,12 @@ ds18b20_scan(const struct config *conf, FILE *out)
 	return n;
 }
 
+/* Configuration: the probe's 1-Wire id, which the driver cannot do without. */
+static const struct cfg_key ds18b20_keys[] = {
+	{ "device", CFG_STRING, CFG_FIELD(struct sensor_cfg, dev.device), .required = true },
+	{ NULL },
+};
+
 const struct sensor_driver ds18b20_driver = {
 	.name = "ds18b20",
 	.open = ds18b20_open,
@@ -337,4 +346,6 @@ const struct sensor_driver ds18b20_driver = {
 	.close = ds18b20_close,
 	.blocks = sensor_blocks_always,	/* the kernel converts while we wait */
 	.scan = ds18b20_scan,
+	.kind = SENSOR_DEVICE,
+	.keys = ds18b20_keys,
 };

@@ -8,11 +8,9 @@
  * Every tests/fixtures/config/bad/NAME.cfg starts with a line
  * "# expect: NAME.cfg:LINE: key: message" that must occur in its errors.
  *
- * A linker wrap adds a driver "fake-hw" to the driver table, so that the
- * keys of hardware drivers can be tested before any such driver exists.
- * Others wrap the allocation functions config.c calls, to fail the Nth.
+ * Linker wraps of the allocation functions config.c calls fail the Nth.
  */
-// WRAP: sensor_driver_find malloc calloc strdup strndup asprintf
+// WRAP: malloc calloc strdup strndup asprintf
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -28,19 +26,6 @@
 
 #include "config.h"
 #include "sensor.h"
-
-const struct sensor_driver *__real_sensor_driver_find(const char *);
-const struct sensor_driver *__wrap_sensor_driver_find(const char *);
-
-static const struct sensor_driver fake_hw_driver = { .name = "fake-hw" };
-
-const struct sensor_driver *
-__wrap_sensor_driver_find(const char *name)
-{
-	if (strcmp(name, "fake-hw") == 0)
-		return &fake_hw_driver;
-	return __real_sensor_driver_find(name);
-}
 
 /*
  * Fail the alloc_fail_at-th allocation counted from when it is set (0: none).
