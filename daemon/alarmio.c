@@ -83,13 +83,13 @@ alarmio_persist_all(struct daemon *d)
 }
 
 static const char *
-zone_id(const struct daemon *d, int zone)
+zone_id_of(const struct daemon *d, int zone)
 {
 	return zone >= 0 && (size_t)zone < d->conf->nzones ? d->conf->zones[zone].id : "gateway";
 }
 
 static const char *
-sensor_id(const struct daemon *d, int sensor)
+sensor_id_of(const struct daemon *d, int sensor)
 {
 	return sensor >= 0 && (size_t)sensor < d->conf->nsensors ? d->conf->sensors[sensor].id :
 	    NULL;
@@ -106,8 +106,8 @@ publish(struct daemon *d, const char *id, int zone, int sensor, enum alarm_kind 
 
 	snprintf(topic, sizeof(topic), "%s%s", d->t.alarm, id);
 	payload_alarm(&d->jb, &(struct payload_alarm){ .gw = d->conf->gateway.id,
-	    .seq = store_next_seq(d->store), .id = id, .zone = zone_id(d, zone),
-	    .sensor = sensor_id(d, sensor), .rule = kind, .severity = severity, .state = state,
+	    .seq = store_next_seq(d->store), .id = id, .zone = zone_id_of(d, zone),
+	    .sensor = sensor_id_of(d, sensor), .rule = kind, .severity = severity, .state = state,
 	    .value = value, .limit = limit, .since = since, .ts = t, .by = by,
 	    .retired = retired });
 	uplink_queue(d, MSG_ALARM, topic, true);
@@ -124,7 +124,7 @@ on_alarm(const struct alarm_transition *t, void *arg)
 
 	if (t->state == ALARM_ACTIVE)
 		log_warnx("ALARM %s (%s, %s): %s %.3f, limit %.3f", t->id,
-		    alarm_severity_name(t->severity), zone_id(d, t->zone),
+		    alarm_severity_name(t->severity), zone_id_of(d, t->zone),
 		    alarm_kind_name(t->kind), t->value, t->limit);
 	else
 		log_info("alarm %s %s", t->id, alarm_state_name(t->state));

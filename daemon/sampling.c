@@ -22,7 +22,7 @@
 
 /* Stop waiting on sensor i's event fd. */
 static void
-sensor_events_off(struct daemon *d, struct sensor_rt *s)
+events_off(struct daemon *d, struct sensor_rt *s)
 {
 	if (s->evfd >= 0)
 		epoll_ctl(d->ep, EPOLL_CTL_DEL, s->evfd, NULL);
@@ -31,7 +31,7 @@ sensor_events_off(struct daemon *d, struct sensor_rt *s)
 
 /* Wait on sensor i's event fd, if its driver has one. */
 static void
-sensor_events_on(struct daemon *d, size_t i)
+events_on(struct daemon *d, size_t i)
 {
 	struct sensor_rt *s = &d->sensors[i];
 	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = (uint32_t)(EV_BASE + i) };
@@ -104,7 +104,7 @@ sampling_open(struct daemon *d, const struct config *conf, struct sensor_rt **ou
 
 /* A sensor whose open failed: try again.  0 when it is open now. */
 static int
-sensor_reopen(struct daemon *d, size_t i)
+reopen(struct daemon *d, size_t i)
 {
 	struct sensor_rt *s = &d->sensors[i];
 	int rc;
@@ -116,12 +116,12 @@ sensor_reopen(struct daemon *d, size_t i)
 	}
 	log_info("sensor %s (%s): opened", s->cfg->id, s->cfg->driver);
 	s->open_err = 0;
-	sensor_events_on(d, i);
+	events_on(d, i);
 	return 0;
 }
 
 static void
-sensor_failed(struct daemon *d, struct sensor_rt *s, int err)
+read_failed(struct daemon *d, struct sensor_rt *s, int err)
 {
 	if (!readings_failed(&s->track))
 		return;
@@ -132,7 +132,7 @@ sensor_failed(struct daemon *d, struct sensor_rt *s, int err)
 }
 
 static void
-sensor_ok(struct daemon *d, struct sensor_rt *s)
+read_ok(struct daemon *d, struct sensor_rt *s)
 {
 	if (!readings_ok(&s->track))
 		return;
@@ -143,7 +143,7 @@ sensor_ok(struct daemon *d, struct sensor_rt *s)
 
 /* One value of sensor i: stored with its quality; only good ones go further. */
 static void
-sensor_value(struct daemon *d, size_t i, enum quantity q, double v, int64_t ts)
+take_value(struct daemon *d, size_t i, enum quantity q, double v, int64_t ts)
 {
 	struct sensor_rt *s = &d->sensors[i];
 	bool clock_ok = readings_clock_ok(ts);
@@ -173,7 +173,7 @@ sensor_value(struct daemon *d, size_t i, enum quantity q, double v, int64_t ts)
 
 /* What one read of sensor i gave: n readings in r taken at wall_ms, or an error n < 0. */
 static void
-sensor_result(struct daemon *d, size_t i, int n, const struct reading *r, int64_t wall_ms)
+take_result(struct daemon *d, size_t i, int n, const struct reading *r, int64_t wall_ms)
 {
 	struct sensor_rt *s = &d->sensors[i];
 
@@ -186,7 +186,7 @@ sensor_result(struct daemon *d, size_t i, int n, const struct reading *r, int64_
 		for (int q = 0; q < Q_COUNT; q++)
 			if (s->track.qmask & (1u << q))
 				store_add_reading(d->store, s->key, q, 0, wall_ms, flags);
-		sensor_failed(d, s, n);
+		read_failed(d, s, n);
 		alarm_fault(d->alarms, i, n, wall_ms);
 		/*
 		 * Try again sooner than the interval, then back off (never below
@@ -197,11 +197,11 @@ sensor_result(struct daemon *d, size_t i, int n, const struct reading *r, int64_
 		timer_set(d->fd[FD_SENSORS], 0, 0);
 		return;
 	}
-	sensor_ok(d, s);
+	read_ok(d, s);
 	if (n == 0)
 		alarm_fault(d->alarms, i, 0, wall_ms);
 	for (int k = 0; k < n; k++)
-		sensor_value(d, i, r[k].q, r[k].value, wall_ms);
+		take_value(d, i, r[k].q, r[k].value, wall_ms);
 }
 
 /* Sensor i's event fd is readable: changes as they happened. */
@@ -217,17 +217,17 @@ sampling_on_events(struct daemon *d, size_t i)
 	if ((n = s->drv->events(s->state, ev, sizeof(ev) / sizeof(ev[0]))) < 0) {
 		/* The device went away under us: stop waiting; reads will find it again. */
 		log_warnx("sensor %s: events: %s", s->cfg->id, strerror(-n));
-		sensor_events_off(d, s);
+		events_off(d, s);
 		s->drv->close(s->state);
 		s->state = NULL;
 		s->open_err = n;
-		sensor_result(d, i, n, NULL, now_ms(CLOCK_REALTIME));
+		take_result(d, i, n, NULL, now_ms(CLOCK_REALTIME));
 		return;
 	}
 	if (n > 0)
 		uplink_window_roll(d, now_ms(CLOCK_REALTIME));
 	for (int k = 0; k < n; k++)
-		sensor_value(d, i, ev[k].r.q, ev[k].r.value, ev[k].wall_ms);
+		take_value(d, i, ev[k].r.q, ev[k].r.value, ev[k].wall_ms);
 }
 
 void
@@ -248,10 +248,10 @@ sampling_run(struct daemon *d)
 			s->due += period;
 			if (s->due <= mono)
 				s->due = mono + period;
-			if (s->state == NULL && sensor_reopen(d, i) < 0) {
-				sensor_result(d, i, s->open_err, r, clk.wall_ms);
+			if (s->state == NULL && reopen(d, i) < 0) {
+				take_result(d, i, s->open_err, r, clk.wall_ms);
 			} else if (s->w == NULL) {
-				sensor_result(d, i, s->drv->read(s->state, &clk, r,
+				take_result(d, i, s->drv->read(s->state, &clk, r,
 				    SENSOR_MAX_READINGS), r, clk.wall_ms);
 			} else if (!s->busy) {
 				struct worker_job job = { .sensor = i, .drv = s->drv,
@@ -285,7 +285,7 @@ sampling_on_worker(struct daemon *d, size_t k)
 			continue;
 		d->sensors[res.sensor].busy = false;
 		uplink_window_roll(d, res.wall_ms);
-		sensor_result(d, res.sensor, res.n, res.r, res.wall_ms);
+		take_result(d, res.sensor, res.n, res.r, res.wall_ms);
 	}
 }
 
@@ -345,7 +345,7 @@ sampling_start(struct daemon *d)
 {
 	workers_start(d);
 	for (size_t i = 0; i < d->nsensors; i++)
-		sensor_events_on(d, i);
+		events_on(d, i);
 }
 
 /* The workers first: a read running there still uses its sensor's state. */
@@ -354,7 +354,7 @@ sampling_stop(struct daemon *d)
 {
 	workers_stop(d);
 	for (size_t i = 0; i < d->nsensors; i++)
-		sensor_events_off(d, &d->sensors[i]);
+		events_off(d, &d->sensors[i]);
 	sampling_discard(d->sensors, d->nsensors);
 	d->sensors = NULL;
 	d->nsensors = 0;
