@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "alarm.h"
+#include "lib/alarm_v1.h"
 #include "log.h"
 #include "quantity.h"
 #include "audit.h"
@@ -694,32 +695,6 @@ test_v1_store_migrates_forward_keeping_data(void **state)
 	store_close(s);
 }
 
-/*
- * The alarm record as schema 2 stores wrote it, copied from the alarm.h of
- * that release: the raw struct behind a version word, memcpy'd into
- * alarms.data.
- */
-struct old_alarm_record {
-	char		 id[ALARM_ID_MAX + 1];
-	enum alarm_kind	 kind;
-	enum alarm_severity severity;
-	int		 zone, sensor;
-	enum alarm_state state;
-	double		 value, limit;
-	int64_t		 since;
-	int64_t		 changed;
-	char		 acked_by[ALARM_BY_MAX + 1];
-	int64_t		 acked_at;
-	int64_t		 pending;
-	size_t		 nspans;
-	struct alarm_span spans[ALARM_SPANS_MAX];
-};
-
-struct old_alarm_blob {
-	uint32_t		 version;
-	struct old_alarm_record	 rec;
-};
-
 /* An empty schema 2 store, as that release made it. */
 static void
 write_v2_store(const char *path)
@@ -803,8 +778,8 @@ static void
 test_v2_store_alarms_migrate_to_the_portable_record(void **state)
 {
 	struct fx *f = *state;
-	struct old_alarm_blob rows[2];
-	struct old_alarm_blob wrong;
+	struct alarm_blob_v1 rows[2];
+	struct alarm_blob_v1 wrong;
 	struct alarms_read got = { 0 };
 	struct store *s;
 	char *log;
@@ -859,7 +834,7 @@ test_v2_store_alarms_migrate_to_the_portable_record(void **state)
 
 	assert_int_equal(got.n, 2);	/* by id: the excursion, then the gateway's */
 	for (size_t i = 0; i < 2; i++) {
-		const struct old_alarm_record *o = &rows[i].rec;
+		const struct alarm_record_v1 *o = &rows[i].rec;
 		const struct alarm_record *r = &got.rec[i];
 
 		assert_string_equal(r->id, o->id);
