@@ -141,11 +141,9 @@ struct alarm_span {
  * total; a running delay timer counts it once an input shows the condition
  * still holds.  kind, severity, zone, sensor and limit are for the
  * caller's listing; alarm_import() goes by id and the new engine's rules.
- * The struct holds no pointers, so a caller may keep it as a blob tagged
- * with ALARM_RECORD_VERSION.
+ * To keep it, encode it with alarm_record_encode(): the struct's own layout
+ * differs between builds and machines.
  */
-#define ALARM_RECORD_VERSION	1	/* changes whenever struct alarm_record does */
-
 struct alarm_record {
 	char		 id[ALARM_ID_MAX + 1];
 	enum alarm_kind	 kind;
@@ -162,11 +160,25 @@ struct alarm_record {
 	struct alarm_span spans[ALARM_SPANS_MAX];
 };
 
-/* A record as the store keeps it: the version word, then the struct. */
-struct alarm_blob {
-	uint32_t		 version;	/* ALARM_RECORD_VERSION */
-	struct alarm_record	 rec;
-};
+/*
+ * The record as the store keeps it, the same bytes on every machine; the
+ * format is written down in alarmrec.c.  The version changes, with a store
+ * migration, whenever the layout does.
+ */
+#define ALARM_RECORD_VERSION	2
+#define ALARM_RECORD_MAX	(66 + 16 * ALARM_SPANS_MAX + ALARM_ID_MAX + ALARM_BY_MAX)
+
+/* rec into buf; returns its length.  rec is one the engine gave (asserted). */
+size_t	 alarm_record_encode(const struct alarm_record *rec, uint8_t buf[ALARM_RECORD_MAX]);
+/*
+ * len bytes at buf into *out.  id, unless NULL, is the alarm the record must
+ * be of (its row's id).  0; or -EPROTONOSUPPORT (another version) or
+ * -EBADMSG (cut short, too long, out of range, another alarm's), with *why
+ * (if why is not NULL) saying which in words that follow "record ", and
+ * *out untouched.
+ */
+int	 alarm_record_decode(const char *id, const void *buf, size_t len, struct alarm_record *out,
+	     const char **why);
 
 struct alarm_engine;
 

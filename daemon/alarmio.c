@@ -41,13 +41,15 @@ mark_dirty(struct daemon *d, const char *id)
 static int
 persist(struct daemon *d, const char *id)
 {
-	struct alarm_blob b = { .version = ALARM_RECORD_VERSION };
+	struct alarm_record rec;
+	uint8_t buf[ALARM_RECORD_MAX];
 	struct store_alarm sa;
 
-	if (alarm_get(d->alarms, id, now_ms(CLOCK_REALTIME), &b.rec) < 0)
+	if (alarm_get(d->alarms, id, now_ms(CLOCK_REALTIME), &rec) < 0)
 		return -ENOENT;
-	sa = (struct store_alarm){ .id = b.rec.id, .state = alarm_state_name(b.rec.state),
-	    .updated_ms = now_ms(CLOCK_REALTIME), .data = &b, .len = sizeof(b) };
+	sa = (struct store_alarm){ .id = rec.id, .state = alarm_state_name(rec.state),
+	    .updated_ms = now_ms(CLOCK_REALTIME), .data = buf,
+	    .len = alarm_record_encode(&rec, buf) };
 	return store_alarm_put(d->store, &sa);
 }
 
@@ -137,28 +139,27 @@ static int
 restore_cb(const struct store_alarm *sa, void *arg)
 {
 	struct daemon *d = arg;
-	struct alarm_blob b;
+	struct alarm_record rec;
+	uint8_t buf[ALARM_RECORD_MAX];
+	const char *why;
 	int rc;
 
-	if (sa->len != sizeof(b)) {
-		log_warnx("alarm %s: stored record of an unknown layout; dropped", sa->id);
+	if (alarm_record_decode(sa->id, sa->data, sa->len, &rec, &why) < 0) {
+		log_warnx("alarm %s: stored record %s; not restored", sa->id, why);
 		return 0;
 	}
-	memcpy(&b, sa->data, sizeof(b));
-	if (b.version != ALARM_RECORD_VERSION)
-		return 0;
-	rc = alarm_import(d->alarms, &b.rec);
-	if (rc == -ENOENT && b.rec.state != ALARM_CLEARED) {
+	rc = alarm_import(d->alarms, &rec);
+	if (rc == -ENOENT && rec.state != ALARM_CLEARED) {
 		/* Its rule is gone: clear it for the dashboard, once. */
-		log_info("alarm %s: no rule makes it any more; cleared", b.rec.id);
-		publish(d, b.rec.id, b.rec.zone, -1, b.rec.kind, b.rec.severity,
-		    ALARM_CLEARED, b.rec.value, b.rec.limit, b.rec.since, now_ms(CLOCK_REALTIME),
-		    NULL, true);
-		b.rec.state = ALARM_CLEARED;
-		store_alarm_put(d->store, &(struct store_alarm){ .id = b.rec.id, .state = "cleared",
-		    .updated_ms = now_ms(CLOCK_REALTIME), .data = &b, .len = sizeof(b) });
+		log_info("alarm %s: no rule makes it any more; cleared", rec.id);
+		publish(d, rec.id, rec.zone, -1, rec.kind, rec.severity, ALARM_CLEARED, rec.value,
+		    rec.limit, rec.since, now_ms(CLOCK_REALTIME), NULL, true);
+		rec.state = ALARM_CLEARED;
+		store_alarm_put(d->store, &(struct store_alarm){ .id = rec.id, .state = "cleared",
+		    .updated_ms = now_ms(CLOCK_REALTIME), .data = buf,
+		    .len = alarm_record_encode(&rec, buf) });
 	} else if (rc < 0 && rc != -ENOENT) {
-		log_warnx("alarm %s: cannot restore it: %s", b.rec.id, strerror(-rc));
+		log_warnx("alarm %s: cannot restore it: %s", rec.id, strerror(-rc));
 	}
 	return 0;
 }

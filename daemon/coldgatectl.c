@@ -723,19 +723,28 @@ struct alarm_list {
 	int			 shown;
 };
 
+/* A stored alarm's record; false (said on stderr) for one that cannot be read. */
+static bool
+stored_alarm(const struct store_alarm *sa, struct alarm_record *rec)
+{
+	const char *why;
+
+	if (alarm_record_decode(sa->id, sa->data, sa->len, rec, &why) == 0)
+		return true;
+	fprintf(stderr, "coldgatectl: alarm %s: stored record %s; skipped\n", sa->id, why);
+	return false;
+}
+
 static int
 alarm_list_cb(const struct store_alarm *sa, void *arg)
 {
 	struct alarm_list *l = arg;
-	struct alarm_blob b;
-	const struct alarm_record *r = &b.rec;
+	struct alarm_record rec;
+	const struct alarm_record *r = &rec;
 	char since[40], acked[40];
 	const char *zone = "gateway";
 
-	if (sa->len != sizeof(b))
-		return 0;
-	memcpy(&b, sa->data, sizeof(b));
-	if (b.version != ALARM_RECORD_VERSION || (!l->all && r->state == ALARM_CLEARED))
+	if (!stored_alarm(sa, &rec) || (!l->all && r->state == ALARM_CLEARED))
 		return 0;
 	if (r->zone >= 0 && (size_t)r->zone < l->c->nzones)
 		zone = l->c->zones[r->zone].name;
@@ -1024,13 +1033,10 @@ static int
 export_alarm_cb(const struct store_alarm *sa, void *arg)
 {
 	struct export *e = arg;
-	struct alarm_blob b;
+	struct alarm_record rec;
 	struct export_alarm *a;
 
-	if (sa->len != sizeof(b))
-		return 0;
-	memcpy(&b, sa->data, sizeof(b));
-	if (b.version != ALARM_RECORD_VERSION)
+	if (!stored_alarm(sa, &rec))
 		return 0;
 	if (e->nalarms == e->alarmcap) {
 		size_t cap = e->alarmcap ? 2 * e->alarmcap : 64;
@@ -1045,9 +1051,9 @@ export_alarm_cb(const struct store_alarm *sa, void *arg)
 	}
 	a = &e->alarms[e->nalarms++];
 	snprintf(a->id, sizeof(a->id), "%s", sa->id);
-	a->kind = b.rec.kind;
-	a->zone = b.rec.zone;
-	a->sensor = b.rec.sensor;
+	a->kind = rec.kind;
+	a->zone = rec.zone;
+	a->sensor = rec.sensor;
 	return 0;
 }
 

@@ -2,8 +2,8 @@
  * The SQLite store (SPEC §5): raw readings, the outbox of MQTT messages and
  * the seq counter, in one database file in WAL mode.
  *
- * Schema v2 (PRAGMA user_version = 2, application_id = STORE_APP_ID; the
- * migrations below take a v0 or v1 file forward):
+ * Schema v3 (PRAGMA user_version = 3, application_id = STORE_APP_ID; the
+ * migrations below take a v0, v1 or v2 file forward):
  *
  *	sensors(key INTEGER PRIMARY KEY, id TEXT UNIQUE, zone TEXT)
  *	readings(ts, sensor, quantity, value, flags)	rowid table, no index
@@ -12,7 +12,8 @@
  *	    + partial index outbox_pending(seq) WHERE delivered IS NULL
  *	    + partial index outbox_delivered(delivered) WHERE delivered IS NOT NULL
  *	meta(key TEXT PRIMARY KEY, value)		"last_seq", "state.*"
- *	alarms(id TEXT PRIMARY KEY, state, updated, data)	one row per alarm instance (v2)
+ *	alarms(id TEXT PRIMARY KEY, state, updated, data)	one row per alarm instance (v2);
+ *	    data is the record of alarmrec.c (v3; a raw C struct in v2)
  *	audit(n INTEGER PRIMARY KEY, ts, kind, detail, hash)	the hash-chained trail (v2)
  *
  * readings has no index at all: every index costs write throughput, and the
@@ -71,6 +72,7 @@
  * meets it (-EBADMSG).
  */
 #include "store.h"
+#include "alarm.h"
 #include "audit.h"
 #include "log.h"
 
@@ -142,6 +144,12 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
 	"  kind TEXT NOT NULL,"
 	"  detail TEXT NOT NULL,"
 	"  hash BLOB NOT NULL);",
+	/*
+	 * 2 -> 3: alarm records from the raw struct to the portable format
+	 * (alarm_record_v1_to_v2() below; a row it cannot read is dropped).
+	 */
+	"UPDATE alarms SET data = coalesce(coldgate_alarm_record_v1_to_v2(id, data), x'');"
+	"DELETE FROM alarms WHERE length(data) = 0;",
 };
 
 enum stmt_id {
@@ -1375,12 +1383,104 @@ store_pragmas(struct store *s)
 	return store_exec(s, sql, "pragmas");
 }
 
+/*
+ * The alarm record as schema 2 stored it: the version word 1, then
+ * struct alarm_record as it was, byte for byte in this build's layout.
+ * Frozen here, the one place left that reads it: the enums were int-sized,
+ * nspans a size_t.  Only a store written on this kind of machine reads
+ * back; anything else fails the size or range checks and is dropped.
+ */
+struct alarm_record_v1 {
+	char		 id[ALARM_ID_MAX + 1];
+	unsigned	 kind, severity;
+	int		 zone, sensor;
+	unsigned	 state;
+	double		 value, limit;
+	int64_t		 since, changed;
+	char		 acked_by[ALARM_BY_MAX + 1];
+	int64_t		 acked_at, pending;
+	size_t		 nspans;
+	struct alarm_span spans[ALARM_SPANS_MAX];
+};
+
+struct alarm_blob_v1 {
+	uint32_t		 version;
+	struct alarm_record_v1	 rec;
+};
+
+/* A schema 2 alarm record (id's row) into *out; NULL, or why not. */
+static const char *
+alarm_v1_decode(const char *id, const void *data, size_t len, struct alarm_record *out)
+{
+	struct alarm_blob_v1 b;
+	const struct alarm_record_v1 *r = &b.rec;
+
+	if (len != sizeof(b))
+		return "is not of this machine's schema 2 layout";
+	memcpy(&b, data, sizeof(b));
+	if (b.version != 1)
+		return "has an unknown version";
+	if (memchr(r->id, '\0', sizeof(r->id)) == NULL ||
+	    memchr(r->acked_by, '\0', sizeof(r->acked_by)) == NULL || strcmp(r->id, id) != 0)
+		return "is another alarm's or garbled";
+	if (r->kind >= ALARM_KIND_COUNT || r->severity > ALARM_CRITICAL || r->state > ALARM_ACKED ||
+	    r->nspans > ALARM_SPANS_MAX)
+		return "has a field out of range";
+	memset(out, 0, sizeof(*out));
+	memcpy(out->id, r->id, sizeof(out->id));
+	out->kind = (enum alarm_kind)r->kind;
+	out->severity = (enum alarm_severity)r->severity;
+	out->zone = r->zone;
+	out->sensor = r->sensor;
+	out->state = (enum alarm_state)r->state;
+	out->value = r->value;
+	out->limit = r->limit;
+	out->since = r->since;
+	out->changed = r->changed;
+	memcpy(out->acked_by, r->acked_by, sizeof(out->acked_by));
+	out->acked_at = r->acked_at;
+	out->pending = r->pending;
+	out->nspans = r->nspans;
+	memcpy(out->spans, r->spans, r->nspans * sizeof(*r->spans));
+	return NULL;
+}
+
+/*
+ * SQL coldgate_alarm_record_v1_to_v2(id, data): a schema 2 row's data in the
+ * current record format, or NULL (logged) for a row it cannot read.
+ */
+static void
+alarm_record_v1_to_v2(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	const struct store *s = sqlite3_user_data(ctx);
+	const char *id = (const char *)sqlite3_value_text(argv[0]), *why;
+	struct alarm_record rec;
+	uint8_t buf[ALARM_RECORD_MAX];
+
+	(void)argc;
+	if (id == NULL)
+		id = "(no id)";
+	why = alarm_v1_decode(id, sqlite3_value_blob(argv[1]),
+	    (size_t)sqlite3_value_bytes(argv[1]), &rec);
+	if (why != NULL) {
+		log_warnx("store %s: alarm %s: stored record %s; dropped (it is raised again if "
+		    "its condition still holds)", s->path, id, why);
+		sqlite3_result_null(ctx);
+		return;
+	}
+	sqlite3_result_blob(ctx, buf, (int)alarm_record_encode(&rec, buf), SQLITE_TRANSIENT);
+}
+
 static int
 store_migrate(struct store *s, int from)
 {
 	char sql[64];
-	int err;
+	int rc, err;
 
+	rc = sqlite3_create_function(s->db, "coldgate_alarm_record_v1_to_v2", 2,
+	    SQLITE_UTF8 | SQLITE_DIRECTONLY, s, alarm_record_v1_to_v2, NULL, NULL);
+	if (rc != SQLITE_OK)
+		return store_err(s, rc, "migrate");
 	for (int v = from; v < STORE_SCHEMA_VERSION; v++) {
 		if ((err = store_exec(s, "BEGIN IMMEDIATE", "migrate")) < 0)
 			return err;

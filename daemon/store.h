@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 
 enum msg_kind { MSG_TELEMETRY = 0, MSG_ALARM = 1, MSG_EVENT = 2 };
 
@@ -147,8 +147,9 @@ int	 store_readings(struct store *, const char *sensor, int64_t since_ms, int64_
 
 /*
  * Alarm instances, persisted so a restart neither forgets an active alarm
- * nor raises it twice.  data is the alarm engine's own record of the
- * instance (opaque here).  Strings are valid only during the callback.
+ * nor raises it twice.  data is the instance's record as
+ * alarm_record_encode() gives it (opaque here but to the schema 2 -> 3
+ * migration).  Strings and data are valid only during the callback.
  */
 struct store_alarm {
 	const char	*id;

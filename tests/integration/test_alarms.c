@@ -3,7 +3,8 @@
  * mosquitto: a cold room warms above 4 C -> nothing before `delay` ->
  * retained active -> ack over MQTT -> acked -> cools -> cleared; a bad ack
  * changes nothing and is answered on cmd/result; a restart mid-alarm
- * leaves exactly one active; coldgatectl acks through the control socket.
+ * leaves exactly one active, and so does an upgrade from a store with the
+ * old raw alarm records; coldgatectl acks through the control socket.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/alarm_v1.h"
 #include "lib/harness.h"
 
 #define ALARM_ID	"c1-probe-temperature-high"
@@ -160,6 +162,72 @@ test_warm_cold_room_alarm_ack_and_clear(void **state)
 	harness_pass(h);
 }
 
+/*
+ * One transition only: a message in flight at a kill may come again (the
+ * same seq), but no second "active" and no "cleared".
+ */
+static void
+assert_raised_once(struct harness_sub *sub)
+{
+	int64_t first = -1, seq;
+	size_t n = harness_sub_count(sub);
+
+	for (size_t k = 0; k < n; k++) {
+		const struct harness_msg *m = harness_sub_get(sub, k);
+
+		if (strcmp(m->topic, HARNESS_BASE ALARM_TOPIC) != 0)
+			continue;
+		if (!harness_match_state(m, "active"))
+			fail_msg("after the restart: %s", m->payload);
+		if (!harness_json_int(m->json, "seq", &seq))
+			fail_msg("alarm without seq: %s", m->payload);
+		if (first < 0)
+			first = seq;
+		else if (seq != first)
+			fail_msg("the restart raised the alarm again (seq %lld after %lld)",
+			    (long long)seq, (long long)first);
+	}
+}
+
+/*
+ * The probe warm from the start and for the whole test, before and after a
+ * restart: the alarm goes active, then the daemon is killed.  Returns the
+ * configuration's path (free it).
+ */
+static char *
+raise_then_crash(struct harness *h, struct harness_sub *sub)
+{
+	char *t, *cfg;
+
+	t = harness_replace(cfg_text, "(0, 2.0), (2, 2.0), (4, 9.0), (@COOL@, 9.0), (@COOL2@, 1.0)",
+	    "(0, 9.0), (3600, 9.0)");
+	cfg = harness_write_config(h, "coldgate.cfg", t);
+	free(t);
+	assert_int_equal(harness_daemon_start(h, cfg, NULL), 0);
+	if (harness_sub_wait(sub, 0, ALARM_TOPIC, harness_match_state, "active",
+	    HARNESS_TIMEOUT) < 0)
+		fail_msg("no active alarm");
+	harness_daemon_signal(h, SIGKILL);
+	harness_daemon_wait(h, HARNESS_TIMEOUT);
+	return cfg;
+}
+
+/*
+ * Start again and run well past the 3 s delay (on the telemetry clock):
+ * still raised once.  Returns the count of messages before the start.
+ */
+static size_t
+restart_still_raised(struct harness *h, struct harness_sub *sub, const char *cfg)
+{
+	size_t mark = harness_sub_count(sub);
+
+	assert_int_equal(harness_daemon_start(h, cfg, NULL), 0);
+	if (harness_sub_wait_n(sub, mark, "telemetry", NULL, NULL, 10, HARNESS_TIMEOUT) < 10)
+		fail_msg("no telemetry after the restart");
+	assert_raised_once(sub);
+	return mark;
+}
+
 static void
 test_restart_mid_alarm_keeps_exactly_one_active(void **state)
 {
@@ -171,51 +239,9 @@ test_restart_mid_alarm_keeps_exactly_one_active(void **state)
 
 	sub = harness_sub_start(h, "coldgate/#", false);
 	assert_non_null(sub);
-	/* Warm from the start and for the whole test, before and after the restart. */
-	{
-		char *t = harness_replace(cfg_text, "(0, 2.0), (2, 2.0), (4, 9.0), (@COOL@, 9.0), "
-		    "(@COOL2@, 1.0)", "(0, 9.0), (3600, 9.0)");
-
-		cfg = harness_write_config(h, "coldgate.cfg", t);
-		free(t);
-	}
-	assert_int_equal(harness_daemon_start(h, cfg, NULL), 0);
-	if (harness_sub_wait(sub, 0, ALARM_TOPIC, harness_match_state, "active",
-	    HARNESS_TIMEOUT) < 0)
-		fail_msg("no active alarm");
-
-	/* A crash, then a restart: the probe is still warm, well past its delay again. */
-	harness_daemon_signal(h, SIGKILL);
-	harness_daemon_wait(h, HARNESS_TIMEOUT);
-	mark = harness_sub_count(sub);
-	assert_int_equal(harness_daemon_start(h, cfg, NULL), 0);
-	/* Well past the 3 s delay, on the telemetry clock. */
-	if (harness_sub_wait_n(sub, mark, "telemetry", NULL, NULL, 10, HARNESS_TIMEOUT) < 10)
-		fail_msg("no telemetry after the restart");
-	/*
-	 * One transition only: a message in flight at the kill may come again
-	 * (the same seq), but no second "active" and no "cleared".
-	 */
-	{
-		int64_t first = -1, seq;
-		size_t n = harness_sub_count(sub);
-
-		for (size_t k = 0; k < n; k++) {
-			const struct harness_msg *m = harness_sub_get(sub, k);
-
-			if (strcmp(m->topic, HARNESS_BASE ALARM_TOPIC) != 0)
-				continue;
-			if (!harness_match_state(m, "active"))
-				fail_msg("after the restart: %s", m->payload);
-			if (!harness_json_int(m->json, "seq", &seq))
-				fail_msg("alarm without seq: %s", m->payload);
-			if (first < 0)
-				first = seq;
-			else if (seq != first)
-				fail_msg("the restart raised the alarm again (seq %lld after %lld)",
-				    (long long)seq, (long long)first);
-		}
-	}
+	cfg = raise_then_crash(h, sub);
+	/* A restart: the probe is still warm, well past its delay again. */
+	mark = restart_still_raised(h, sub, cfg);
 
 	/* Still active for the operator, and coldgatectl can ack it through the socket. */
 	{
@@ -251,6 +277,39 @@ test_restart_mid_alarm_keeps_exactly_one_active(void **state)
  * A zone's profile gives its rules (both tiers, the critical one with an
  * id of its own), and a fault rule follows the sim's failing window.
  */
+/*
+ * A gateway upgraded in place mid-alarm: the old coldgate left the active
+ * alarm in a schema 2 store as a raw struct.  The new one migrates the
+ * record and carries the alarm on, neither forgetting nor raising it again.
+ */
+static void
+test_upgrade_from_raw_alarm_records_keeps_the_alarm(void **state)
+{
+	struct harness *h = *state;
+	struct harness_sub *sub;
+	const char *list[] = { h->coldgatectl, "-c", NULL, "alarms", NULL };
+	char *cfg, *out, *err;
+	int rc;
+
+	sub = harness_sub_start(h, "coldgate/#", false);
+	assert_non_null(sub);
+	cfg = raise_then_crash(h, sub);
+	assert_int_equal(alarm_v1_downgrade_store(h->store), 0);
+	restart_still_raised(h, sub, cfg);
+	if (!harness_daemon_log_wait(h, "migrated to schema version 3", HARNESS_TIMEOUT))
+		fail_msg("the schema 2 store was not migrated");
+	list[2] = cfg;
+	rc = harness_run(h, list, &out, &err, HARNESS_TIMEOUT);
+	if (rc != 0 || strstr(out, "active") == NULL || strstr(out, ALARM_ID) == NULL ||
+	    strstr(err, "stored record") != NULL)
+		fail_msg("coldgatectl alarms (%d):\n%s%s", rc, out, err);
+	free(out);
+	free(err);
+	assert_int_equal(harness_daemon_stop(h), 0);
+	free(cfg);
+	harness_pass(h);
+}
+
 static void
 test_profile_tiers_and_fault_alarm(void **state)
 {
@@ -479,6 +538,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_warm_cold_room_alarm_ack_and_clear,
 		    harness_setup, harness_teardown),
 		cmocka_unit_test_setup_teardown(test_restart_mid_alarm_keeps_exactly_one_active,
+		    harness_setup, harness_teardown),
+		cmocka_unit_test_setup_teardown(test_upgrade_from_raw_alarm_records_keeps_the_alarm,
 		    harness_setup, harness_teardown),
 		cmocka_unit_test_setup_teardown(test_profile_tiers_and_fault_alarm,
 		    harness_setup, harness_teardown),

@@ -440,6 +440,17 @@ test_export_period(void **state)
 	harness_pass(h);
 }
 
+/* An alarm in the store as the daemon keeps it. */
+static void
+put_alarm(struct store *s, const struct alarm_record *rec, int64_t updated_ms)
+{
+	uint8_t buf[ALARM_RECORD_MAX];
+
+	assert_int_equal(store_alarm_put(s, &(struct store_alarm){ .id = rec->id,
+	    .state = alarm_state_name(rec->state), .updated_ms = updated_ms, .data = buf,
+	    .len = alarm_record_encode(rec, buf) }), 0);
+}
+
 /*
  * A store written here: readings with the clock-bad flag, audit rows at the
  * same ms as a reading and between readings, an alarm of a zone that the
@@ -458,7 +469,6 @@ test_export_flags_and_merge(void **state)
 	struct harness *h = *state;
 	struct store *s;
 	struct store_opts o = { .sync_full = false, .max_size_mb = 16, .retain_days = 3650 };
-	struct alarm_blob b;
 	struct csv c;
 	char *cfg, *out, *dir;
 	const int64_t t0 = 1764000000000;	/* 2025-11-24: before the clock was sane */
@@ -495,23 +505,11 @@ test_export_flags_and_merge(void **state)
 	assert_true(store_audit_append(s, t1 + 2600, "alarm",
 	    "{\"id\":\"old-probe-temperature-low\",\"state\":\"cleared\",\"value\":1,"
 	    "\"limit\":0}") > 0);
-	memset(&b, 0, sizeof(b));
-	b.version = ALARM_RECORD_VERSION;
-	snprintf(b.rec.id, sizeof(b.rec.id), "c1-probe-temperature-high");
-	b.rec.kind = ALARM_HIGH;
-	b.rec.zone = 0;
-	b.rec.sensor = 0;
-	b.rec.state = ALARM_ACKED;
-	assert_int_equal(store_alarm_put(s, &(struct store_alarm){ .id = b.rec.id,
-	    .state = "acked", .updated_ms = t1 + 2500, .data = &b, .len = sizeof(b) }), 0);
+	put_alarm(s, &(struct alarm_record){ .id = "c1-probe-temperature-high",
+	    .kind = ALARM_HIGH, .zone = 0, .sensor = 0, .state = ALARM_ACKED }, t1 + 2500);
 	/* A zone index the configuration no longer has. */
-	snprintf(b.rec.id, sizeof(b.rec.id), "old-probe-temperature-low");
-	b.rec.kind = ALARM_LOW;
-	b.rec.zone = 7;
-	b.rec.sensor = 7;
-	b.rec.state = ALARM_CLEARED;
-	assert_int_equal(store_alarm_put(s, &(struct store_alarm){ .id = b.rec.id,
-	    .state = "cleared", .updated_ms = t1 + 2600, .data = &b, .len = sizeof(b) }), 0);
+	put_alarm(s, &(struct alarm_record){ .id = "old-probe-temperature-low",
+	    .kind = ALARM_LOW, .zone = 7, .sensor = 7, .state = ALARM_CLEARED }, t1 + 2600);
 	assert_int_equal(store_commit(s), 0);
 	store_close(s);
 

@@ -24,6 +24,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "alarm.h"
+#include "lib/alarm_v1.h"
 #include "log.h"
 #include "quantity.h"
 #include "audit.h"
@@ -657,6 +659,18 @@ test_delivered_marks_batch_into_ranges(void **state)
 }
 
 
+/* The tables of the first release (schema 1), as it made them. */
+#define SCHEMA_V1_TABLES \
+	"CREATE TABLE sensors (key INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, zone TEXT NOT NULL);" \
+	"CREATE TABLE readings (ts INTEGER NOT NULL, sensor INTEGER NOT NULL," \
+	"  quantity INTEGER NOT NULL, value REAL NOT NULL, flags INTEGER NOT NULL DEFAULT 0);" \
+	"CREATE TABLE outbox (seq INTEGER PRIMARY KEY, kind INTEGER NOT NULL, topic TEXT NOT NULL," \
+	"  payload BLOB NOT NULL, qos INTEGER NOT NULL, retain INTEGER NOT NULL," \
+	"  created INTEGER NOT NULL, delivered INTEGER);" \
+	"CREATE INDEX outbox_pending ON outbox(seq) WHERE delivered IS NULL;" \
+	"CREATE INDEX outbox_delivered ON outbox(delivered) WHERE delivered IS NOT NULL;" \
+	"CREATE TABLE meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID;"
+
 /* A store written by the first release (schema 1) is migrated forward with its data. */
 static void
 test_v1_store_migrates_forward_keeping_data(void **state)
@@ -667,16 +681,7 @@ test_v1_store_migrates_forward_keeping_data(void **state)
 	    .retain_days = 30 };
 	struct store_stats st;
 
-	sql_exec(f->path,
-	    "CREATE TABLE sensors (key INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, zone TEXT NOT NULL);"
-	    "CREATE TABLE readings (ts INTEGER NOT NULL, sensor INTEGER NOT NULL,"
-	    "  quantity INTEGER NOT NULL, value REAL NOT NULL, flags INTEGER NOT NULL DEFAULT 0);"
-	    "CREATE TABLE outbox (seq INTEGER PRIMARY KEY, kind INTEGER NOT NULL, topic TEXT NOT NULL,"
-	    "  payload BLOB NOT NULL, qos INTEGER NOT NULL, retain INTEGER NOT NULL,"
-	    "  created INTEGER NOT NULL, delivered INTEGER);"
-	    "CREATE INDEX outbox_pending ON outbox(seq) WHERE delivered IS NULL;"
-	    "CREATE INDEX outbox_delivered ON outbox(delivered) WHERE delivered IS NOT NULL;"
-	    "CREATE TABLE meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID;"
+	sql_exec(f->path, SCHEMA_V1_TABLES
 	    "INSERT INTO meta(key, value) VALUES ('last_seq', 7);"
 	    "INSERT INTO outbox VALUES (7, 0, 'cg/gw/telemetry', x'7b7d', 1, 0, 1, NULL);"
 	    "PRAGMA application_id = 1668246628;"
@@ -688,6 +693,187 @@ test_v1_store_migrates_forward_keeping_data(void **state)
 	assert_int_equal(st.pending, 1);
 	assert_true(store_audit_append(s, T0, "start", "{}") == 1);
 	store_close(s);
+}
+
+/* An empty schema 2 store, as that release made it. */
+static void
+write_v2_store(const char *path)
+{
+	sql_exec(path, SCHEMA_V1_TABLES
+	    "INSERT INTO meta(key, value) VALUES ('last_seq', 0);"
+	    "CREATE TABLE alarms (id TEXT PRIMARY KEY, state TEXT NOT NULL,"
+	    "  updated INTEGER NOT NULL, data BLOB NOT NULL) WITHOUT ROWID;"
+	    "CREATE TABLE audit (n INTEGER PRIMARY KEY, ts INTEGER NOT NULL, kind TEXT NOT NULL,"
+	    "  detail TEXT NOT NULL, hash BLOB NOT NULL);"
+	    "PRAGMA application_id = 1668246628;"
+	    "PRAGMA user_version = 2;");
+}
+
+/* An alarms row with data as given, the way the old code's store_alarm_put() wrote it. */
+static void
+put_raw_alarm(const char *path, const char *id, const char *st_name, const void *data,
+    size_t len)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "INSERT INTO alarms VALUES (?1, ?2, ?3, ?4)", -1,
+	    &st, NULL), SQLITE_OK);
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, st_name, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, T0);
+	sqlite3_bind_blob(st, 4, data, (int)len, SQLITE_STATIC);
+	assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+}
+
+struct alarms_read {
+	size_t			 n;
+	struct alarm_record	 rec[4];
+	char			 state[4][16];
+};
+
+static int
+alarms_read_cb(const struct store_alarm *a, void *arg)
+{
+	struct alarms_read *r = arg;
+	const char *why = "";
+
+	assert_true(r->n < 4);
+	if (alarm_record_decode(a->id, a->data, a->len, &r->rec[r->n], &why) != 0)
+		fail_msg("alarm %s: record %s", a->id, why);
+	snprintf(r->state[r->n], sizeof(r->state[0]), "%s", a->state);
+	r->n++;
+	return 0;
+}
+
+/* Open the store at path with stderr caught; the log is returned (free it). */
+static char *
+open_logged(const struct fx *f, struct store **s, size_t *loglen)
+{
+	char logpath[160];
+	int fd, saved;
+
+	snprintf(logpath, sizeof(logpath), "%s/log", f->dir);
+	fflush(stderr);
+	assert_true((saved = dup(2)) >= 0);
+	assert_true((fd = open(logpath, O_WRONLY | O_CREAT | O_TRUNC, 0600)) >= 0);
+	assert_true(dup2(fd, 2) == 2);
+	close(fd);
+	*s = open_rw(f);
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	return slurp(logpath, loglen);
+}
+
+/*
+ * A gateway upgraded in place keeps its alarms: the schema 2 raw records
+ * are rewritten in the portable format, every field intact, and a row the
+ * migration cannot read is dropped with a line naming it.
+ */
+static void
+test_v2_store_alarms_migrate_to_the_portable_record(void **state)
+{
+	struct fx *f = *state;
+	struct alarm_blob_v1 rows[2];
+	struct alarm_blob_v1 wrong;
+	struct alarms_read got = { 0 };
+	struct store *s;
+	char *log;
+	size_t loglen;
+
+	memset(rows, 0, sizeof(rows));
+	rows[0].version = 1;
+	snprintf(rows[0].rec.id, sizeof(rows[0].rec.id), "c1-probe-temperature-excursion");
+	rows[0].rec.kind = ALARM_EXCURSION;
+	rows[0].rec.severity = ALARM_CRITICAL;
+	rows[0].rec.zone = 2;
+	rows[0].rec.sensor = 5;
+	rows[0].rec.state = ALARM_ACKED;
+	rows[0].rec.value = 1800.5;
+	rows[0].rec.limit = -3.25;
+	rows[0].rec.since = T0 - 1;
+	rows[0].rec.changed = T0;
+	snprintf(rows[0].rec.acked_by, sizeof(rows[0].rec.acked_by), "Zoë");
+	rows[0].rec.acked_at = T0 + 7;
+	rows[0].rec.pending = -1;
+	rows[0].rec.nspans = ALARM_SPANS_MAX;
+	for (size_t i = 0; i < ALARM_SPANS_MAX; i++)
+		rows[0].rec.spans[i] = (struct alarm_span){ T0 + 10 * (int64_t)i,
+		    T0 + 10 * (int64_t)i + 5 };
+	rows[1].version = 1;
+	snprintf(rows[1].rec.id, sizeof(rows[1].rec.id), "gateway-uplink-down");
+	rows[1].rec.kind = ALARM_UPLINK_DOWN;
+	rows[1].rec.zone = -1;
+	rows[1].rec.sensor = -1;
+	rows[1].rec.state = ALARM_CLEARED;
+	rows[1].rec.pending = T0 - 60000;
+
+	write_v2_store(f->path);
+	for (size_t i = 0; i < 2; i++)
+		put_raw_alarm(f->path, rows[i].rec.id, alarm_state_name(rows[i].rec.state), &rows[i],
+		    sizeof(rows[i]));
+	put_raw_alarm(f->path, "c2-door-open", "active", "not a record", 12);
+	/* One more of the right size but out of range: it must not be read as an alarm. */
+	wrong = rows[1];
+	snprintf(wrong.rec.id, sizeof(wrong.rec.id), "c3-probe-stale");
+	wrong.rec.nspans = 1000;
+	put_raw_alarm(f->path, wrong.rec.id, "active", &wrong, sizeof(wrong));
+
+	log = open_logged(f, &s, &loglen);
+	assert_int_equal(sql_int(f->path, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
+	if (memmem(log, loglen, "alarm c2-door-open: stored record", 33) == NULL ||
+	    memmem(log, loglen, "alarm c3-probe-stale: stored record", 35) == NULL)
+		fail_msg("no log line names the dropped rows:\n%.*s", (int)loglen, log);
+	free(log);
+	assert_int_equal(store_alarm_each(s, alarms_read_cb, &got), 0);
+	store_close(s);
+
+	assert_int_equal(got.n, 2);	/* by id: the excursion, then the gateway's */
+	for (size_t i = 0; i < 2; i++) {
+		const struct alarm_record_v1 *o = &rows[i].rec;
+		const struct alarm_record *r = &got.rec[i];
+
+		assert_string_equal(r->id, o->id);
+		assert_string_equal(got.state[i], alarm_state_name(o->state));
+		assert_int_equal(r->kind, o->kind);
+		assert_int_equal(r->severity, o->severity);
+		assert_int_equal(r->zone, o->zone);
+		assert_int_equal(r->sensor, o->sensor);
+		assert_int_equal(r->state, o->state);
+		assert_true(r->value == o->value && r->limit == o->limit);
+		assert_true(r->since == o->since && r->changed == o->changed);
+		assert_string_equal(r->acked_by, o->acked_by);
+		assert_true(r->acked_at == o->acked_at && r->pending == o->pending);
+		assert_int_equal(r->nspans, o->nspans);
+		assert_memory_equal(r->spans, o->spans, o->nspans * sizeof(o->spans[0]));
+	}
+
+	/* Opened again: nothing left to migrate, nothing more dropped. */
+	s = open_rw(f);
+	memset(&got, 0, sizeof(got));
+	assert_int_equal(store_alarm_each(s, alarms_read_cb, &got), 0);
+	assert_int_equal(got.n, 2);
+	store_close(s);
+}
+
+/* coldgatectl opens read-only: it leaves a schema 2 store to the daemon to migrate. */
+static void
+test_v2_store_is_not_migrated_read_only(void **state)
+{
+	struct fx *f = *state;
+	struct store_opts o = opts(f);
+	struct store *s = NULL;
+
+	write_v2_store(f->path);
+	put_raw_alarm(f->path, "c2-door-open", "active", "xyz", 3);
+	assert_int_equal(store_open(&s, &o, true), -EPROTO);
+	assert_null(s);
+	assert_int_equal(sql_int(f->path, "PRAGMA user_version"), 2);
+	assert_int_equal(sql_int(f->path, "SELECT count(*) FROM alarms"), 1);
 }
 
 struct alarm_seen {
@@ -1560,6 +1746,8 @@ main(void)
 		T(test_fetch_gives_undelivered_in_seq_order),
 		T(test_delivered_marks_batch_into_ranges),
 		T(test_v1_store_migrates_forward_keeping_data),
+		T(test_v2_store_alarms_migrate_to_the_portable_record),
+		T(test_v2_store_is_not_migrated_read_only),
 		T(test_alarms_persist_by_id),
 		T(test_audit_chain_finds_edited_deleted_and_reordered_rows),
 		T(test_state_values_reach_readers_after_commit),
