@@ -558,7 +558,7 @@ static const struct cfg_key contact_keys[] = {
 	    .def = 50 },
 	{ "bias", CFG_ENUM, CONTACT_KEY(bias), .def = GPIO_BIAS_AS_IS, .names = contact_biases,
 	    .codes = contact_bias_codes },
-	{ NULL },
+	{ .name = NULL },
 };
 #undef CONTACT_KEY
 
@@ -585,7 +585,7 @@ static const struct cfg_key output_keys[] = {
 	{ "line", CFG_INT, OUTPUT_KEY(gpio_line), .min = 0, .max = 65535, .def = -1,
 	    .required = true },
 	{ "active_low", CFG_BOOL, OUTPUT_KEY(active_low) },
-	{ NULL },
+	{ .name = NULL },
 };
 #undef OUTPUT_KEY
 
