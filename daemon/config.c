@@ -24,8 +24,9 @@
  * A sensor's keys beyond id, zone, driver, interval and spike_filter are
  * its driver's: each driver declares them, with their types, ranges and
  * defaults, in a table in its own file (config.h struct cfg_key, sensor.h
- * .keys), and what a table cannot say in hooks there.  This file walks
- * those tables and knows no driver.
+ * .keys), and what a table cannot say in hooks there.  So are an output's
+ * beyond id, driver, role, severity and zones (output.h .keys).  This file
+ * walks those tables and knows no driver.
  *
  * Defaults not written in config.h: a sensor's interval is 10 s; a
  * driver's keys default as its table says.  Out of memory, the only error
@@ -109,8 +110,9 @@ static const char *const zone_keys[] = {
 static const char *const sensor_keys[] = {
 	"id", "zone", "driver", "interval", "spike_filter", NULL
 };
+/* The keys every output has; the rest are its driver's (output.h .keys). */
 static const char *const output_keys[] = {
-	"id", "driver", "chip", "line", "active_low", "role", "zones", "severity", NULL
+	"id", "driver", "role", "severity", "zones", NULL
 };
 static const char *const alarm_keys[] = {
 	"zone", "sensor", "quantity", "type", "severity", "high", "low", "hysteresis", "delay",
@@ -988,26 +990,39 @@ key_find(const struct cfg_key *keys, const char *name)
 	return NULL;
 }
 
+/*
+ * Add item, the I-th of N, to the list "a, b or c" in buf whose length is
+ * *o; false when it does not fit (buf then ends at the item before).
+ */
+static bool
+choice_add(char *buf, size_t size, size_t *o, size_t i, size_t n, const char *item)
+{
+	const char *sep = i == 0 ? "" : i + 1 == n ? " or " : ", ";
+	int w = snprintf(buf + *o, size - *o, "%s%s", sep, item);
+
+	if (w < 0 || (size_t)w >= size - *o) {
+		buf[*o] = '\0';
+		return false;
+	}
+	*o += (size_t)w;
+	return true;
+}
+
 /* What a key accepts, for a message: "a, b or c". */
 static const char *
 key_choices(char *buf, size_t size, const struct cfg_key *k)
 {
+	char num[16];
 	size_t i, n, o = 0;
-	int w;
 
 	for (n = 0; k->names != NULL ? k->names[n] != NULL : k->values[n] != 0; n++)
 		;
 	buf[0] = '\0';
 	for (i = 0; i < n; i++) {
-		const char *sep = i == 0 ? "" : i + 1 == n ? " or " : ", ";
-
-		if (k->names != NULL)
-			w = snprintf(buf + o, size - o, "%s%s", sep, k->names[i]);
-		else
-			w = snprintf(buf + o, size - o, "%s%d", sep, k->values[i]);
-		if (w < 0 || (size_t)w >= size - o)
+		if (k->names == NULL)
+			snprintf(num, sizeof(num), "%d", k->values[i]);
+		if (!choice_add(buf, size, &o, i, n, k->names != NULL ? k->names[i] : num))
 			break;
-		o += (size_t)w;
 	}
 	return buf;
 }
@@ -1140,32 +1155,65 @@ parse_keys(struct parser *p, const config_setting_t *g, const char *pre,
 	}
 }
 
-/* The key of that name in some driver's table, or NULL. */
-static const struct cfg_key *
-any_driver_key(const char *name)
-{
-	const struct sensor_driver *d;
-	const struct cfg_key *k;
+/*
+ * A kind of group whose keys are partly every group's and partly its
+ * driver's: sensors, outputs.  at(i) names the i-th driver of the kind's
+ * table and sets *keys to its key table; NULL past the end.
+ */
+struct driver_kind {
+	const char *const *common;	/* the keys every group of the kind has */
+	const char	*(*at)(size_t i, const struct cfg_key **keys);
+};
 
-	for (size_t i = 0; (d = sensor_driver_at(i)) != NULL; i++)
-		if ((k = key_find(d->keys, name)) != NULL)
+static const char *
+sensor_driver_keys(size_t i, const struct cfg_key **keys)
+{
+	const struct sensor_driver *d = sensor_driver_at(i);
+
+	*keys = d != NULL ? d->keys : NULL;
+	return d != NULL ? d->name : NULL;
+}
+
+static const char *
+output_driver_keys(size_t i, const struct cfg_key **keys)
+{
+	const struct output_driver *d = output_driver_at(i);
+
+	*keys = d != NULL ? d->keys : NULL;
+	return d != NULL ? d->name : NULL;
+}
+
+static const struct driver_kind sensor_kind = { sensor_keys, sensor_driver_keys };
+static const struct driver_kind output_kind = { output_keys, output_driver_keys };
+
+/* The key of that name in some driver's table of that kind, or NULL. */
+static const struct cfg_key *
+any_driver_key(const struct driver_kind *kind, const char *name)
+{
+	const struct cfg_key *keys, *k;
+
+	for (size_t i = 0; kind->at(i, &keys) != NULL; i++)
+		if ((k = key_find(keys, name)) != NULL)
 			return k;
 	return NULL;
 }
 
 /*
- * The keys of a sensor group that are neither every sensor's nor its
- * driver's (drv, NULL when missing or unknown).  A key of another driver
- * is a mistake the operator wants to hear about ("baud" on a DS18B20); its
- * value is still checked as that driver would, so that a "baud = 14400"
- * there gets both of its errors.
+ * The keys of a group that are neither every group's of its kind nor its
+ * driver's (drv with table keys; drv NULL when missing or unknown).  A key
+ * of another driver is a mistake the operator wants to hear about ("baud"
+ * on a DS18B20); its value is still checked as that driver would, so that
+ * a "baud = 14400" there gets both of its errors.
  */
 static void
-check_sensor_keys(struct parser *p, const config_setting_t *g, const char *pre,
-    const struct sensor_driver *drv)
+check_driver_keys(struct parser *p, const config_setting_t *g, const char *pre,
+    const struct driver_kind *kind, const char *drv, const struct cfg_key *keys)
 {
 	const struct cfg_key *k;
-	struct sensor_cfg scratch;
+	union {
+		struct sensor_cfg s;
+		struct output_cfg o;
+	} scratch;
 	config_setting_t *s;
 	const char *name;
 	char key[KEY_MAX];
@@ -1173,16 +1221,16 @@ check_sensor_keys(struct parser *p, const config_setting_t *g, const char *pre,
 	for (int i = 0; i < config_setting_length(g); i++) {
 		s = config_setting_get_elem(g, (unsigned int)i);
 		name = config_setting_name(s);
-		if (in_list(sensor_keys, name) || (drv != NULL && key_find(drv->keys, name) != NULL))
+		if (in_list(kind->common, name) || (drv != NULL && key_find(keys, name) != NULL))
 			continue;
-		if ((k = any_driver_key(name)) == NULL) {
+		if ((k = any_driver_key(kind, name)) == NULL) {
 			perr(p, s, keyof(key, pre, name), "unknown key");
 			continue;
 		}
 		memset(&scratch, 0, sizeof(scratch));
 		parse_key(p, g, pre, k, &scratch);
 		if (drv != NULL)
-			perr(p, s, keyof(key, pre, name), "not used by driver \"%s\"", drv->name);
+			perr(p, s, keyof(key, pre, name), "not used by driver \"%s\"", drv);
 	}
 }
 
@@ -1330,7 +1378,8 @@ parse_sensor(struct parser *p, const config_setting_t *g, size_t i)
 		    config_quote(q, sc->driver));
 	get_double(p, g, x.pre, "interval", 0.01, 86400, &sc->interval);
 	get_bool(p, g, x.pre, "spike_filter", &sc->spike_filter);
-	check_sensor_keys(p, g, x.pre, drv);
+	check_driver_keys(p, g, x.pre, &sensor_kind, drv != NULL ? drv->name : NULL,
+	    drv != NULL ? drv->keys : NULL);
 	if (drv == NULL)
 		return;
 
@@ -1592,17 +1641,31 @@ parse_alarms(struct parser *p, const config_setting_t *root)
 	}
 }
 
+/* The names of the output drivers, for a message: "a, b or c". */
+static const char *
+output_driver_names(char *buf, size_t size)
+{
+	size_t i, n, o = 0;
+
+	for (n = 0; output_driver_at(n) != NULL; n++)
+		;
+	buf[0] = '\0';
+	for (i = 0; i < n && choice_add(buf, size, &o, i, n, output_driver_at(i)->name); i++)
+		;
+	return buf;
+}
+
 /* outputs: buzzers, relays and lamps the alarms drive. */
 static void
 parse_output(struct parser *p, const config_setting_t *g, const char *pre, size_t i)
 {
 	struct output_cfg *o = &p->conf->outputs[i];
+	const struct output_driver *drv = NULL;
 	config_setting_t *zs;
-	char key[KEY_MAX], q[QUOTE_MAX];
+	char key[KEY_MAX], q[QUOTE_MAX], names[256];
 	const char *v;
 	int r;
 
-	check_keys(p, g, pre, output_keys);
 	if (get_id(p, g, pre, "id", o->id, true) == PRESENT)
 		for (size_t j = 0; j < i; j++)
 			if (strcmp(p->conf->outputs[j].id, o->id) == 0) {
@@ -1611,16 +1674,16 @@ parse_output(struct parser *p, const config_setting_t *g, const char *pre, size_
 				    p->conf->outputs[j].line);
 				break;
 			}
-	if ((r = take_string(p, g, pre, "driver", &o->driver)) == ABSENT)
+	if ((r = pool_string(p, g, pre, "driver", &o->driver)) == ABSENT)
 		perr(p, g, keyof(key, pre, "driver"), "missing");
-	else if (r == PRESENT && output_driver_find(o->driver) == NULL)
+	else if (r == PRESENT && (drv = output_driver_find(o->driver)) == NULL)
 		perr(p, config_setting_get_member(g, "driver"), keyof(key, pre, "driver"),
-		    "unknown output driver %s (want gpio-output)", config_quote(q, o->driver));
-	if (take_string(p, g, pre, "chip", &o->chip) == ABSENT)
-		perr(p, g, keyof(key, pre, "chip"), "missing");
-	if (get_int(p, g, pre, "line", 0, 65535, &o->gpio_line) == ABSENT)
-		perr(p, g, keyof(key, pre, "line"), "missing");
-	get_bool(p, g, pre, "active_low", &o->active_low);
+		    "unknown output driver %s (want %s)", config_quote(q, o->driver),
+		    output_driver_names(names, sizeof(names)));
+	check_driver_keys(p, g, pre, &output_kind, drv != NULL ? drv->name : NULL,
+	    drv != NULL ? drv->keys : NULL);
+	if (drv != NULL)
+		parse_keys(p, g, pre, drv->keys, o, drv->name);
 	if ((r = get_string(p, g, pre, "role", &v)) == ABSENT) {
 		perr(p, g, keyof(key, pre, "role"), "missing (buzzer, relay or lamp)");
 	} else if (r == PRESENT) {
@@ -1688,7 +1751,6 @@ parse_outputs(struct parser *p, const config_setting_t *root)
 	for (i = 0; i < n; i++) {
 		g = config_setting_get_elem(list, (unsigned int)i);
 		c->outputs[i].line = (int)config_setting_source_line(g);
-		c->outputs[i].gpio_line = -1;
 		snprintf(pre, sizeof(pre), "outputs[%zu]", i);
 		if (!config_setting_is_group(g)) {
 			perr(p, g, pre, "expected a group");
@@ -2321,11 +2383,8 @@ config_free(struct config *c)
 		c->strings = b->next;
 		free(b);
 	}
-	for (i = 0; i < c->noutputs; i++) {
-		free(c->outputs[i].driver);
-		free(c->outputs[i].chip);
+	for (i = 0; i < c->noutputs; i++)
 		free(c->outputs[i].zones);
-	}
 	free(c->outputs);
 	for (i = 0; i < c->nalarms; i++) {
 		free(c->alarms[i].from_profile);

@@ -131,8 +131,9 @@ enum output_role { OUTPUT_BUZZER, OUTPUT_RELAY, OUTPUT_LAMP, OUTPUT_ROLE_COUNT }
 
 struct output_cfg {
 	char	 id[CONFIG_ID_MAX + 1];
-	char	*driver;		/* "gpio-output" */
-	char	*chip;
+	const char *driver;		/* name in the output driver table */
+	/* The driver's keys (output.h .keys): gpio-output's.  Strings in the config's pool. */
+	const char *chip;
 	int	 gpio_line;
 	bool	 active_low;
 	enum output_role role;
@@ -184,7 +185,7 @@ struct alarm_cfg {
 
 struct config {
 	char	*path;			/* the file it came from */
-	struct str_block *strings;	/* the sensors' strings, freed with the config */
+	struct str_block *strings;	/* the sensors' and outputs' strings, freed with it */
 
 	struct {
 		char	 id[CONFIG_ID_MAX + 1];
@@ -239,10 +240,12 @@ struct config {
  * (a file in sensors/) declares the keys of its sensor groups -- beyond id, zone,
  * driver, interval and spike_filter, which every sensor has -- in a
  * { NULL }-terminated array of these, reachable as its descriptor's .keys
- * (sensor.h).  config.c knows no driver: it sets each key's default, parses
- * what the file gives by the key's type into the field at .off, and names
- * file, line and full key in every error.  A key of another driver's table
- * is "not used by driver"; a key of none is "unknown".
+ * (sensor.h); an output driver those of its output groups beyond id,
+ * driver, role, severity and zones (output.h).  config.c knows no driver:
+ * it sets each key's default, parses what the file gives by the key's type
+ * into the field at .off, and names file, line and full key in every
+ * error.  A key of another driver's table (of the same kind) is "not used
+ * by driver"; a key of none is "unknown".
  */
 enum cfg_type {
 	CFG_INT,		/* int in min..max; or one of values[] when given */

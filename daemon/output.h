@@ -15,7 +15,9 @@
 #define COLDGATE_OUTPUT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
+struct cfg_key;
 struct config;
 struct output_cfg;
 
@@ -27,9 +29,20 @@ struct output_driver {
 	int		(*set)(void *state, bool on);
 	/* Off, then release; accepts NULL. */
 	void		(*close)(void *state);
+
+	/*
+	 * Configuration: the keys of its output groups beyond id, driver,
+	 * role, severity and zones, which every output has -- a { NULL
+	 * }-terminated table (config.h struct cfg_key) with fields relative
+	 * to struct output_cfg; NULL: none.  config.c sets their defaults
+	 * and parses them as it does a sensor driver's (sensor.h .keys).
+	 */
+	const struct cfg_key *keys;
 };
 
 /* The output driver of that name, or NULL. */
 const struct output_driver *output_driver_find(const char *name);
+/* The i-th output driver of the table (0, 1, ...), or NULL past the end. */
+const struct output_driver *output_driver_at(size_t i);
 
 #endif

@@ -189,7 +189,7 @@ dht_scan(const struct config *conf, FILE *out)
 /* Configuration: the IIO directory, for both parts, which the driver cannot do without. */
 static const struct cfg_key dht_keys[] = {
 	{ "device", CFG_STRING, CFG_FIELD(struct sensor_cfg, dev.device), .required = true },
-	{ NULL },
+	{ .name = NULL },
 };
 
 const struct sensor_driver dht22_driver = {

@@ -1,4 +1,4 @@
-/* The table of sensor drivers: add a new driver's descriptor here. */
+/* The tables of sensor and output drivers: add a new driver's descriptor here. */
 #include <stdio.h>
 #include <string.h>
 
@@ -69,6 +69,12 @@ output_driver_find(const char *name)
 		if (strcmp(output_drivers[i]->name, name) == 0)
 			return output_drivers[i];
 	return NULL;
+}
+
+const struct output_driver *
+output_driver_at(size_t i)
+{
+	return i < sizeof(output_drivers) / sizeof(output_drivers[0]) ? output_drivers[i] : NULL;
 }
 
 const char *

@@ -80,8 +80,9 @@
  *
  * Configuration keys of gpio-contact (contact_keys, at the bottom): chip and
  * line (0..65535), required; active_low (false); debounce_ms 0..10000 (50);
- * bias as-is, disable, pull-up or pull-down (as-is).  gpio-output is an
- * output, configured in config.c with the outputs.
+ * bias as-is, disable, pull-up or pull-down (as-is).  Of gpio-output, in
+ * an output group (output_keys): chip and line (0..65535), required;
+ * active_low (false).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -542,7 +543,6 @@ output_set(void *state, bool on)
 /*
  * Configuration of a door contact: its chip and line, which the driver
  * cannot do without, the level that means open, the debounce and the bias.
- * (gpio-output is configured as an output, in config.c.)
  */
 static const char *const contact_biases[] = { "as-is", "disable", "pull-up", "pull-down", NULL };
 static const int contact_bias_codes[] = {
@@ -558,7 +558,7 @@ static const struct cfg_key contact_keys[] = {
 	    .def = 50 },
 	{ "bias", CFG_ENUM, CONTACT_KEY(bias), .def = GPIO_BIAS_AS_IS, .names = contact_biases,
 	    .codes = contact_bias_codes },
-	{ NULL },
+	{ .name = NULL },
 };
 #undef CONTACT_KEY
 
@@ -575,9 +575,24 @@ const struct sensor_driver gpio_contact_driver = {
 	.keys = contact_keys,
 };
 
+/*
+ * Configuration of an output: its chip and line, which the driver cannot
+ * do without, and the level that means on.
+ */
+#define OUTPUT_KEY(member) CFG_FIELD(struct output_cfg, member)
+static const struct cfg_key output_keys[] = {
+	{ "chip", CFG_STRING, OUTPUT_KEY(chip), .required = true },
+	{ "line", CFG_INT, OUTPUT_KEY(gpio_line), .min = 0, .max = 65535, .def = -1,
+	    .required = true },
+	{ "active_low", CFG_BOOL, OUTPUT_KEY(active_low) },
+	{ .name = NULL },
+};
+#undef OUTPUT_KEY
+
 const struct output_driver gpio_output_driver = {
 	.name = "gpio-output",
 	.open = output_open,
 	.set = output_set,
 	.close = output_close,
+	.keys = output_keys,
 };

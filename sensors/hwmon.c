@@ -258,7 +258,7 @@ out_free:
 /* Configuration: the chip's hwmon name, which the driver cannot do without. */
 static const struct cfg_key hwmon_keys[] = {
 	{ "device", CFG_STRING, CFG_FIELD(struct sensor_cfg, dev.device), .required = true },
-	{ NULL },
+	{ .name = NULL },
 };
 
 const struct sensor_driver hwmon_driver = {

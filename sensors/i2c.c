@@ -513,7 +513,7 @@ i2c_scan(const struct config *conf, FILE *out)
 	{ "device", CFG_STRING, CFG_FIELD(struct sensor_cfg, dev.device), .required = true }, \
 	{ "address", CFG_INT, CFG_FIELD(struct sensor_cfg, dev.address), .min = I2C_ADDR_MIN, \
 	    .max = I2C_ADDR_MAX, .def = (def_addr) }, \
-	{ NULL }, \
+	{ .name = NULL }, \
 }
 static const struct cfg_key sht3x_keys[] = I2C_KEYS(SHT_ADDR);
 static const struct cfg_key sht4x_keys[] = I2C_KEYS(SHT_ADDR);

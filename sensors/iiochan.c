@@ -471,7 +471,7 @@ out_free:
 /* Configuration: the IIO device's name, which the driver cannot do without. */
 static const struct cfg_key iioc_keys[] = {
 	{ "device", CFG_STRING, CFG_FIELD(struct sensor_cfg, dev.device), .required = true },
-	{ NULL },
+	{ .name = NULL },
 };
 
 const struct sensor_driver iio_driver = {

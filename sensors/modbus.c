@@ -742,7 +742,7 @@ static const struct cfg_key mb_keys[] = {
 	    .def = MB_DEFAULT_TIMEOUT_MS },
 	{ .name = "map", .type = CFG_HOOK },
 	{ .name = "registers", .type = CFG_HOOK },
-	{ NULL },
+	{ .name = NULL },
 };
 #undef MB_KEY
 
@@ -759,7 +759,7 @@ static const struct cfg_key mb_reg_keys[] = {
 	{ "scale", CFG_DOUBLE, REG_KEY(scale), .min = -1e6, .max = 1e6, .def = 1 },
 	{ "offset", CFG_DOUBLE, REG_KEY(offset), .min = -1e6, .max = 1e6 },
 	{ "signed", CFG_BOOL, REG_KEY(is_signed) },
-	{ NULL },
+	{ .name = NULL },
 };
 #undef REG_KEY
 

@@ -181,7 +181,7 @@ static const struct cfg_key sim_keys[] = {
 	{ .name = "script", .type = CFG_HOOK },
 	{ .name = "fail", .type = CFG_HOOK },
 	{ "read_delay", CFG_DOUBLE, SIM_KEY(read_delay), .min = 0, .max = 10 },
-	{ NULL },
+	{ .name = NULL },
 };
 #undef SIM_KEY
 

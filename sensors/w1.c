@@ -336,7 +336,7 @@ ds18b20_scan(const struct config *conf, FILE *out)
 /* Configuration: the probe's 1-Wire id, which the driver cannot do without. */
 static const struct cfg_key ds18b20_keys[] = {
 	{ "device", CFG_STRING, CFG_FIELD(struct sensor_cfg, dev.device), .required = true },
-	{ NULL },
+	{ .name = NULL },
 };
 
 const struct sensor_driver ds18b20_driver = {

@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "output.h"
 #include "quantity.h"
 #include "sensor.h"
 
@@ -259,7 +260,8 @@ check_config(const struct config *c)
 		die("a number out of its range", NULL);
 	if ((c->nzones == 0) != (c->zones == NULL) ||
 	    (c->nsensors == 0) != (c->sensors == NULL) ||
-	    (c->nalarms == 0) != (c->alarms == NULL))
+	    (c->nalarms == 0) != (c->alarms == NULL) ||
+	    (c->noutputs == 0) != (c->outputs == NULL))
 		die("a count disagrees with its array", NULL);
 	for (i = 0; i < c->nzones; i++) {
 		if (!config_valid_id(c->zones[i].id))
@@ -302,6 +304,24 @@ check_config(const struct config *c)
 			die("alarm low not below high", a->zone);
 		if (a->delay < 0 || a->delay > 86400 || !(a->hysteresis >= 0))
 			die("alarm delay/hysteresis", a->zone);
+	}
+	for (i = 0; i < c->noutputs; i++) {
+		const struct output_cfg *o = &c->outputs[i];
+
+		if (!config_valid_id(o->id))
+			die("output id", o->id);
+		if (o->driver == NULL || output_driver_find(o->driver) == NULL)
+			die("output driver", o->driver);
+		/* gpio-output, the only output driver: its table's required keys. */
+		if (!good_name(o->chip) || o->gpio_line < 0 || o->gpio_line > 65535)
+			die("output chip/line", o->id);
+		if ((unsigned)o->role >= OUTPUT_ROLE_COUNT)
+			die("output role", o->id);
+		if ((o->nzones == 0) != (o->zones == NULL))
+			die("output zones count", o->id);
+		for (size_t j = 0; j < o->nzones; j++)
+			if (config_zone_index(c, o->zones[j]) < 0)
+				die("output zone", o->zones[j]);
 	}
 }
 

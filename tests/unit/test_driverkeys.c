@@ -1,10 +1,10 @@
 /*
  * The drivers' configuration key tables (config.h struct cfg_key, sensor.h
- * .keys), walked for every driver in the table of sensors/drivers.c: each
- * key's default lies in its range, a key two drivers share has one type,
- * every key given out of range is an error naming file, line and key, and
- * the Modbus baud rates the configuration takes are exactly those the
- * driver can open through libmodbus.
+ * and output.h .keys), walked for every sensor and output driver in the
+ * tables of sensors/drivers.c: each key's default lies in its range, a key
+ * two drivers share has one type, every key given out of range is an error
+ * naming file, line and key, and the Modbus baud rates the configuration
+ * takes are exactly those the driver can open through libmodbus.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -24,10 +24,60 @@
 #include <modbus.h>
 
 #include "config.h"
+#include "output.h"
 #include "sensor.h"
 
-/* The keys every sensor has: a driver's table must not take them over. */
-static const char *const common_keys[] = { "id", "zone", "driver", "interval", "spike_filter" };
+#define MAX_TABLES	32
+
+/*
+ * A kind of configuration group whose keys are partly every group's and
+ * partly its driver's.  A driver's table must not take over the common
+ * keys; its fields lie within the group's struct.
+ */
+struct kind {
+	const char	*list;		/* the group's list: "sensors" */
+	const char *const *common;	/* NULL-terminated */
+	size_t		 size;		/* sizeof the struct the keys fill */
+	const char	*head;		/* an entry's keys before "driver", for a test file */
+};
+
+static const char *const sensor_common[] = {
+	"id", "zone", "driver", "interval", "spike_filter", NULL
+};
+static const char *const output_common[] = { "id", "driver", "role", "severity", "zones", NULL };
+
+static const struct kind sensors = {
+	"sensors", sensor_common, sizeof(struct sensor_cfg), "id = \"s\"; zone = \"z\";"
+};
+static const struct kind outputs = {
+	"outputs", output_common, sizeof(struct output_cfg), "id = \"o\"; role = \"lamp\";"
+};
+
+/* A driver's key table. */
+struct table {
+	const struct kind *kind;
+	const char	*driver;
+	const struct cfg_key *keys;
+};
+
+/* Every driver's table, the sensor drivers' then the output drivers'; the count. */
+static size_t
+all_tables(struct table *t)
+{
+	const struct sensor_driver *sd;
+	const struct output_driver *od;
+	size_t n = 0;
+
+	for (size_t i = 0; (sd = sensor_driver_at(i)) != NULL; i++) {
+		assert_true(n < MAX_TABLES);
+		t[n++] = (struct table){ &sensors, sd->name, sd->keys };
+	}
+	for (size_t i = 0; (od = output_driver_at(i)) != NULL; i++) {
+		assert_true(n < MAX_TABLES);
+		t[n++] = (struct table){ &outputs, od->name, od->keys };
+	}
+	return n;
+}
 
 static bool
 in_values(const int *values, int v)
@@ -59,21 +109,22 @@ enum_has_code(const struct cfg_key *k, double v)
 }
 
 static const struct cfg_key *
-key_of(const struct sensor_driver *d, const char *name)
+key_of(const struct cfg_key *keys, const char *name)
 {
-	for (const struct cfg_key *k = d->keys; k != NULL && k->name != NULL; k++)
+	for (const struct cfg_key *k = keys; k != NULL && k->name != NULL; k++)
 		if (strcmp(k->name, name) == 0)
 			return k;
 	return NULL;
 }
 
 /*
- * Load a configuration with one sensor of driver drv whose line 5 is
- * "key = value;".  Returns the errors (caller frees), NULL if it loaded;
- * *path gets the file's name for messages (caller frees).
+ * Load a configuration with one group of that kind, of driver drv, whose
+ * line 5 is "key = value;".  Returns the errors (caller frees), NULL if it
+ * loaded; *path gets the file's name for messages (caller frees).
  */
 static char *
-load_sensor(const char *drv, const char *key, const char *value, char **path)
+load_group(const struct kind *kind, const char *drv, const char *key, const char *value,
+    char **path)
 {
 	char tmpl[] = "/tmp/test_driverkeys.XXXXXX";
 	struct config *c;
@@ -85,11 +136,11 @@ load_sensor(const char *drv, const char *key, const char *value, char **path)
 		fail_msg("mkstemp: %s", strerror(errno));
 	fprintf(fp, "gateway = { id = \"gw-1\"; };\n"
 	    "zones = ( { id = \"z\"; } );\n"
-	    "sensors = (\n"
-	    "  { id = \"s\"; zone = \"z\"; driver = \"%s\";\n"
+	    "%s = (\n"
+	    "  { %s driver = \"%s\";\n"
 	    "    %s = %s;\n"
 	    "  }\n"
-	    ");\n", drv, key, value);
+	    ");\n", kind->list, kind->head, drv, key, value);
 	fclose(fp);
 	c = config_load(tmpl, &errors);
 	config_free(c);
@@ -99,26 +150,33 @@ load_sensor(const char *drv, const char *key, const char *value, char **path)
 	return errors;
 }
 
+static char *
+load_sensor(const char *drv, const char *key, const char *value, char **path)
+{
+	return load_group(&sensors, drv, key, value, path);
+}
+
 /* Every key: a name, a field the size of its type, a default within its range. */
 static void
 every_key_has_a_default_within_its_range(void **state)
 {
-	const struct sensor_driver *d;
-	size_t nkeys = 0;
+	struct table t[MAX_TABLES];
+	size_t nt = all_tables(t), nkeys = 0, noutput = 0;
 
 	(void)state;
-	for (size_t i = 0; (d = sensor_driver_at(i)) != NULL; i++) {
-		for (const struct cfg_key *k = d->keys; k != NULL && k->name != NULL; k++) {
+	for (size_t i = 0; i < nt; i++) {
+		for (const struct cfg_key *k = t[i].keys; k != NULL && k->name != NULL; k++) {
 			const char *what = NULL;
 
 			nkeys++;
-			for (size_t c = 0; c < sizeof(common_keys) / sizeof(common_keys[0]); c++)
-				if (strcmp(k->name, common_keys[c]) == 0)
-					what = "is a key every sensor has";
-			if (key_of(d, k->name) != k)
+			noutput += t[i].kind == &outputs;
+			for (const char *const *c = t[i].kind->common; *c != NULL; c++)
+				if (strcmp(k->name, *c) == 0)
+					what = "is a key every group of its kind has";
+			if (key_of(t[i].keys, k->name) != k)
 				what = "is in the table twice";
 			if (k->type != CFG_HOOK && (k->size != config_key_size(k->type) ||
-			    k->off + k->size > sizeof(struct sensor_cfg)))
+			    k->off + k->size > t[i].kind->size))
 				what = "fills a field not of its type's size";
 			/* A required key has no default: absent is an error. */
 			switch (k->required ? CFG_HOOK : k->type) {
@@ -152,32 +210,38 @@ every_key_has_a_default_within_its_range(void **state)
 				break;
 			}
 			if (what != NULL)
-				fail_msg("driver \"%s\": key \"%s\" %s", d->name, k->name, what);
+				fail_msg("driver \"%s\": key \"%s\" %s", t[i].driver, k->name, what);
 		}
 	}
 	assert_true(nkeys >= 20);	/* the walk saw the tables */
+	assert_true(noutput >= 3);	/* ... the output drivers' too */
 }
 
-/* "device" means a string for every driver that has one; so does every shared key. */
+/*
+ * "device" means a string for every driver that has one; so does every
+ * shared key, sensor driver's or output driver's ("chip", "line").
+ */
 static void
 shared_keys_have_one_type(void **state)
 {
-	const struct sensor_driver *a, *b;
+	struct table t[MAX_TABLES];
+	size_t nt = all_tables(t), shared = 0, across = 0;
 	const struct cfg_key *kb;
-	size_t shared = 0;
 
 	(void)state;
-	for (size_t i = 0; (a = sensor_driver_at(i)) != NULL; i++)
-		for (size_t j = i + 1; (b = sensor_driver_at(j)) != NULL; j++)
-			for (const struct cfg_key *k = a->keys; k != NULL && k->name != NULL; k++) {
-				if ((kb = key_of(b, k->name)) == NULL)
+	for (size_t i = 0; i < nt; i++)
+		for (size_t j = i + 1; j < nt; j++)
+			for (const struct cfg_key *k = t[i].keys; k != NULL && k->name != NULL; k++) {
+				if ((kb = key_of(t[j].keys, k->name)) == NULL)
 					continue;
 				shared++;
+				across += t[i].kind != t[j].kind;
 				if (kb->type != k->type)
 					fail_msg("key \"%s\": driver \"%s\" says type %d, \"%s\" %d",
-					    k->name, a->name, k->type, b->name, kb->type);
+					    k->name, t[i].driver, k->type, t[j].driver, kb->type);
 			}
 	assert_true(shared > 0);
+	assert_true(across > 0);
 }
 
 /* A value of k's type that it refuses, in configuration syntax. */
@@ -214,24 +278,28 @@ bad_value(const struct cfg_key *k, char *buf, size_t size)
 	}
 }
 
-/* Each key of each driver, given a value it refuses: "FILE:5: sensors[0].KEY: ...". */
+/*
+ * Each key of each driver, given a value it refuses: "FILE:5: sensors[0].KEY: ..."
+ * (or outputs[0]).
+ */
 static void
 every_key_out_of_range_is_an_error_naming_it(void **state)
 {
-	const struct sensor_driver *d;
+	struct table t[MAX_TABLES];
+	size_t nt = all_tables(t), tried = 0, noutput = 0;
 	char value[64], want[512], *path, *errors;
-	size_t tried = 0;
 
 	(void)state;
-	for (size_t i = 0; (d = sensor_driver_at(i)) != NULL; i++)
-		for (const struct cfg_key *k = d->keys; k != NULL && k->name != NULL; k++) {
+	for (size_t i = 0; i < nt; i++)
+		for (const struct cfg_key *k = t[i].keys; k != NULL && k->name != NULL; k++) {
 			if (k->type == CFG_HOOK)
 				continue;
 			bad_value(k, value, sizeof(value));
-			errors = load_sensor(d->name, k->name, value, &path);
-			snprintf(want, sizeof(want), "%s:5: sensors[0].%s: ", path, k->name);
+			errors = load_group(t[i].kind, t[i].driver, k->name, value, &path);
+			snprintf(want, sizeof(want), "%s:5: %s[0].%s: ", path, t[i].kind->list,
+			    k->name);
 			if (errors == NULL || strstr(errors, want) == NULL)
-				fail_msg("driver \"%s\", %s = %s: want \"%s...\" in:\n%s", d->name,
+				fail_msg("driver \"%s\", %s = %s: want \"%s...\" in:\n%s", t[i].driver,
 				    k->name, value, want, errors != NULL ? errors : "(loaded)");
 			/* ... and that error is not that the key is unknown or foreign. */
 			assert_null(strstr(strstr(errors, want), "unknown key"));
@@ -239,8 +307,10 @@ every_key_out_of_range_is_an_error_naming_it(void **state)
 			free(errors);
 			free(path);
 			tried++;
+			noutput += t[i].kind == &outputs;
 		}
 	assert_true(tried >= 20);
+	assert_true(noutput >= 3);
 }
 
 /* A key of one driver on another is an error naming both. */
@@ -260,6 +330,39 @@ another_drivers_key_names_the_driver(void **state)
 	errors = load_sensor("ds18b20", "colour", "1", &path);
 	snprintf(want, sizeof(want), "%s:5: sensors[0].colour: unknown key\n", path);
 	assert_non_null(strstr(errors, want));
+	free(errors);
+	free(path);
+}
+
+/*
+ * An output's keys are the output drivers': a sensor driver's key there
+ * is no key of any output driver, and an unknown output driver's message
+ * names every one in the table.
+ */
+static void
+output_keys_are_the_output_drivers(void **state)
+{
+	const struct output_driver *d;
+	char *path, *errors, want[512];
+
+	(void)state;
+	errors = load_group(&outputs, "gpio-output", "debounce_ms", "50", &path);
+	snprintf(want, sizeof(want), "%s:5: outputs[0].debounce_ms: unknown key\n", path);
+	assert_non_null(errors);
+	assert_non_null(strstr(errors, want));
+	free(errors);
+	free(path);
+
+	errors = load_group(&outputs, "pwm", "chip", "\"gpiochip0\"", &path);
+	snprintf(want, sizeof(want), "%s:4: outputs[0].driver: unknown output driver \"pwm\" (want ",
+	    path);
+	assert_non_null(errors);
+	assert_non_null(strstr(errors, want));
+	for (size_t i = 0; (d = output_driver_at(i)) != NULL; i++)
+		if (strstr(strstr(errors, want), d->name) == NULL)
+			fail_msg("output driver \"%s\" not named in:\n%s", d->name, errors);
+	/* Unknown driver: the keys it would have are not asked for. */
+	assert_null(strstr(errors, "missing"));
 	free(errors);
 	free(path);
 }
@@ -317,7 +420,7 @@ static void
 baud_rates_are_what_the_driver_can_open(void **state)
 {
 	static const int refused[] = { 14400, 2000000, 1800, 50 };
-	const struct cfg_key *baud = key_of(sensor_driver_find("modbus"), "baud");
+	const struct cfg_key *baud = key_of(sensor_driver_find("modbus")->keys, "baud");
 	char value[96], want[512], *path, *errors;
 
 	(void)state;
@@ -358,6 +461,7 @@ main(void)
 		cmocka_unit_test(shared_keys_have_one_type),
 		cmocka_unit_test(every_key_out_of_range_is_an_error_naming_it),
 		cmocka_unit_test(another_drivers_key_names_the_driver),
+		cmocka_unit_test(output_keys_are_the_output_drivers),
 		cmocka_unit_test(baud_rates_are_what_the_driver_can_open),
 	};
 

@@ -834,7 +834,7 @@ output_open(const char *chip, int line, bool active_low, void **state)
 {
 	struct config conf;
 	struct output_cfg oc;
-	char *chip_copy = NULL;	/* an output_cfg owns its chip */
+	char *chip_copy = NULL;	/* freed after open: the driver must not keep it */
 	int rc;
 
 	if (chip != NULL)
@@ -842,7 +842,7 @@ output_open(const char *chip, int line, bool active_low, void **state)
 	memset(&conf, 0, sizeof(conf));
 	memset(&oc, 0, sizeof(oc));
 	snprintf(oc.id, sizeof(oc.id), "buzzer");
-	oc.driver = (char *)"gpio-output";
+	oc.driver = "gpio-output";
 	oc.chip = chip_copy;
 	oc.gpio_line = line;
 	oc.active_low = active_low;
